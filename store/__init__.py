@@ -1,0 +1,1 @@
+"""The DuckDB event log of computewatch: append, read, projections, SQL sandbox, export."""
