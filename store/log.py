@@ -89,7 +89,8 @@ def connect(path: Path | str, *, read_only: bool = False) -> duckdb.DuckDBPyConn
                 "Use the running bot's API, or the read-only snapshot, to query it."
             ) from exc
         raise StoreError(f"cannot open {path}: {exc}") from exc
-    con.execute("SET TimeZone = 'UTC'")
+    # GLOBAL: cursors are connections of their own and would otherwise use the host's zone.
+    con.execute("SET GLOBAL TimeZone = 'UTC'")
     return con
 
 

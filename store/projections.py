@@ -12,7 +12,7 @@ REFRESH_DEAL_CURRENT = """
 INSERT OR REPLACE INTO deal_current
 SELECT t.deal_id, coalesce(s.reported, false), s.* EXCLUDE (deal_id, reported)
 FROM (SELECT unnest($deals::VARCHAR[]) AS deal_id) t
-LEFT JOIN deal_states() s ON s.deal_id = t.deal_id
+LEFT JOIN deal_states(deals := $deals::VARCHAR[]) s ON s.deal_id = t.deal_id
 """
 REBUILD_DEAL_CURRENT = """
 INSERT OR REPLACE INTO deal_current

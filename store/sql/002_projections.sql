@@ -4,11 +4,13 @@
 
 -- Deal events that stand at (as_of, known_at): a retracted event drops out from the moment its
 -- retraction is known (the retraction's recorded_at), whatever its valid time.
-CREATE MACRO valid_deal_events(as_of := NULL, known_at := NULL) AS TABLE
+CREATE MACRO valid_deal_events(as_of := NULL, known_at := NULL, labs := NULL, deals := NULL) AS TABLE
 SELECT e.*
 FROM events e
 WHERE e.deal_id IS NOT NULL
   AND e.type <> 'EventRetracted'
+  AND (labs IS NULL OR list_contains(labs::VARCHAR[], e.lab))
+  AND (deals IS NULL OR list_contains(deals::VARCHAR[], e.deal_id))
   AND e.occurred_at <= coalesce(as_of::TIMESTAMPTZ, 'infinity'::TIMESTAMPTZ)
   AND e.recorded_at <= coalesce(known_at::TIMESTAMPTZ, 'infinity'::TIMESTAMPTZ)
   AND NOT EXISTS (
@@ -19,9 +21,9 @@ WHERE e.deal_id IS NOT NULL
 
 -- The fold: each field takes its latest value in valid-time order (ties by seq); counterparties
 -- are the latest full list plus those who joined after it; online MW adds up.
-CREATE MACRO deal_states(as_of := NULL, known_at := NULL) AS TABLE
+CREATE MACRO deal_states(as_of := NULL, known_at := NULL, labs := NULL, deals := NULL) AS TABLE
 WITH ev AS (
-    SELECT *, {'t': occurred_at, 's': seq} AS k FROM valid_deal_events(as_of, known_at)
+    SELECT *, {'t': occurred_at, 's': seq} AS k FROM valid_deal_events(as_of, known_at, labs, deals)
 ), base AS (
     SELECT
         deal_id,
@@ -90,29 +92,30 @@ CREATE TABLE deal_current (
 
 -- Deal states at (as_of, known_at): the maintained table for "now", the fold otherwise. The
 -- planner drops the branch whose condition is false, so "now" never scans the log.
-CREATE MACRO deal_states_at(as_of := NULL, known_at := NULL) AS TABLE
+CREATE MACRO deal_states_at(as_of := NULL, known_at := NULL, labs := NULL) AS TABLE
 SELECT * FROM deal_current
 WHERE as_of IS NULL AND known_at IS NULL AND reported
+  AND (labs IS NULL OR list_contains(labs::VARCHAR[], lab))
 UNION ALL
-SELECT * FROM deal_states(as_of, known_at)
+SELECT * FROM deal_states(as_of, known_at, labs)
 WHERE NOT (as_of IS NULL AND known_at IS NULL) AND reported;
 
 -- Links between deals that stand at (as_of, known_at); a link applies from its valid time.
-CREATE MACRO deal_links(as_of := NULL, known_at := NULL) AS TABLE
+CREATE MACRO deal_links(as_of := NULL, known_at := NULL, labs := NULL) AS TABLE
 SELECT deal_id, link_relation AS relation, link_other AS other_deal, occurred_at AS linked_at,
        event_id, source_url
-FROM valid_deal_events(as_of, known_at)
+FROM valid_deal_events(as_of, known_at, labs)
 WHERE type = 'DealsLinked';
 
 -- How each deal counts in its lab's position (see the README, "How positions are counted"):
 -- shelved, cancelled and superseded deals count nowhere; a part of an active parent does not
 -- count the measures its parent states (capacity, value, chip count), measure by measure, and
 -- its online MW count as the parent's online share; owned capacity with no supplier is "self".
-CREATE MACRO deal_counting(as_of := NULL, known_at := NULL) AS TABLE
+CREATE MACRO deal_counting(as_of := NULL, known_at := NULL, labs := NULL) AS TABLE
 WITH s AS (
-    SELECT * FROM deal_states_at(as_of, known_at)
+    SELECT * FROM deal_states_at(as_of, known_at, labs)
 ), l AS (
-    SELECT * FROM deal_links(as_of, known_at)
+    SELECT * FROM deal_links(as_of, known_at, labs)
 ), superseded AS (
     SELECT other_deal AS deal_id, min(deal_id) AS superseded_by
     FROM l WHERE relation = 'supersedes' GROUP BY other_deal
@@ -192,36 +195,36 @@ SELECT
 FROM bucketed;
 
 -- MW per supplier of each lab: committed (operational + contracted) and all buckets.
-CREATE MACRO lab_providers(as_of := NULL, known_at := NULL) AS TABLE
+CREATE MACRO lab_providers(as_of := NULL, known_at := NULL, labs := NULL) AS TABLE
 SELECT lab, supplier AS provider,
        sum((operational_mw + contracted_mw) / len(suppliers)) AS committed_mw,
        sum(counted_mw / len(suppliers)) AS total_mw,
        count(*) AS deals
-FROM (SELECT *, unnest(suppliers) AS supplier FROM deal_counting(as_of, known_at)
+FROM (SELECT *, unnest(suppliers) AS supplier FROM deal_counting(as_of, known_at, labs)
       WHERE NOT excluded AND counted_mw > 0)
 GROUP BY lab, supplier;
 
 -- Chips of signed and operational deals, by vendor and family (counts where reported).
-CREATE MACRO lab_chips(as_of := NULL, known_at := NULL) AS TABLE
+CREATE MACRO lab_chips(as_of := NULL, known_at := NULL, labs := NULL) AS TABLE
 SELECT lab, chips.vendor AS vendor, coalesce(chips.family, '?') AS family,
        sum(counted_chips) AS chips, count(*) AS deals
-FROM deal_counting(as_of, known_at)
+FROM deal_counting(as_of, known_at, labs)
 WHERE NOT excluded AND chips IS NOT NULL AND status IN ('signed', 'operational')
 GROUP BY ALL;
 
 -- Capacity and money by kind of deal.
-CREATE MACRO lab_kinds(as_of := NULL, known_at := NULL) AS TABLE
+CREATE MACRO lab_kinds(as_of := NULL, known_at := NULL, labs := NULL) AS TABLE
 SELECT lab, kind, count(*) AS deals, sum(counted_mw) AS capacity_mw,
        sum(committed_usd + pipeline_usd + backing_usd) AS value_usd
-FROM deal_counting(as_of, known_at)
+FROM deal_counting(as_of, known_at, labs)
 WHERE NOT excluded
 GROUP BY ALL;
 
 -- Each lab's position: MW by bucket, dollars, deals, and provider concentration (HHI 0-10000
 -- over committed MW by supplier).
-CREATE MACRO lab_positions(as_of := NULL, known_at := NULL) AS TABLE
+CREATE MACRO lab_positions(as_of := NULL, known_at := NULL, labs := NULL) AS TABLE
 WITH c AS (
-    SELECT * FROM deal_counting(as_of, known_at)
+    SELECT * FROM deal_counting(as_of, known_at, labs)
 ), totals AS (
     SELECT lab,
            sum(operational_mw) AS operational_mw,
@@ -238,7 +241,7 @@ WITH c AS (
            CASE WHEN sum(committed_mw) > 0
                 THEN sum(power(committed_mw / total, 2)) * 10000 END AS provider_hhi
     FROM (SELECT *, sum(committed_mw) OVER (PARTITION BY lab) AS total
-          FROM lab_providers(as_of, known_at))
+          FROM lab_providers(as_of, known_at, labs))
     GROUP BY lab
 )
 SELECT totals.*, hhi.provider_hhi

@@ -1,0 +1,1 @@
+"""The command layer: each command defined once, Discord-free, returning an Answer."""
