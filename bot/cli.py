@@ -1,4 +1,4 @@
-"""The command line: computewatch run | ask | import | export | extract | sql."""
+"""The command line: computewatch run | ask | import | export | extract | sql | digest."""
 
 from __future__ import annotations
 
@@ -50,7 +50,35 @@ def build_parser() -> argparse.ArgumentParser:
     sql.add_argument("--max-rows", type=int, default=1000)
     sql.add_argument("--timeout", type=float, default=5.0, help="seconds (default 5)")
     sql.add_argument("--csv", action="store_true", help="print CSV instead of a table")
+    sql.add_argument("--no-api", action="store_true",
+                     help="query the file directly, not a running bot's API")
+    dig = sub.add_parser("digest", help="print the weekly digest of a past ISO week")
+    dig.add_argument("--week", help="ISO week, e.g. 2026-W05 (default: the last complete week)")
+    dig.add_argument("--as-json", action="store_true", help="print the digest as JSON")
+    dig.add_argument("--post", action="store_true",
+                     help="also post it to DIGEST_CHANNEL_ID (needs DISCORD_TOKEN)")
+    _add_feed_parsers(sub)
     return parser
+
+
+def _add_feed_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`feeds poll --once` and `review [accept ID | reject ID --reason ...]`."""
+    feeds = sub.add_parser("feeds", help="news feeds (COMPUTEWATCH_FEEDS)")
+    feeds_sub = feeds.add_subparsers(dest="feeds_command", required=True, metavar="ACTION")
+    poll = feeds_sub.add_parser("poll", help="poll the feeds and record deal candidates")
+    poll.add_argument("--once", action="store_true", required=True,
+                      help="poll every feed once and exit")
+    poll.add_argument("--force", action="store_true", help="ignore backoff and pauses")
+
+    review = sub.add_parser("review", help="list pending feed candidates; accept or reject one")
+    review_sub = review.add_subparsers(dest="review_command", metavar="ACTION")
+    rev_accept = review_sub.add_parser("accept", help="accept a candidate (writes deal events)")
+    rev_accept.add_argument("id", help="candidate id (a unique prefix is enough)")
+    rev_accept.add_argument("--status", help="override the status read from the article")
+    rev_accept.add_argument("--deal", help="attach to this deal id instead of matching")
+    rev_reject = review_sub.add_parser("reject", help="reject a candidate (writes no deal event)")
+    rev_reject.add_argument("id", help="candidate id (a unique prefix is enough)")
+    rev_reject.add_argument("--reason", required=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -69,21 +97,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def cmd_run(args: argparse.Namespace, settings: Settings, db: Path) -> int:
-    from bot.services import open_services
-
     if settings.discord_token is not None:
         from bot.runner import run_discord
 
         return run_discord(settings, db)
-    from bot.console import run_console
+    from bot.local import run_local
 
-    services = open_services(db, seed=settings.computewatch_seed)
-    try:
-        history = db.parent / "console_history"
-        run_console(services, history=history)
-    finally:
-        services.close()
-    return 0
+    return run_local(settings, db)
 
 
 def cmd_ask(args: argparse.Namespace, settings: Settings, db: Path) -> int:
@@ -159,8 +179,87 @@ def cmd_extract(args: argparse.Namespace, settings: Settings, db: Path) -> int:
 def cmd_sql(args: argparse.Namespace, settings: Settings, db: Path) -> int:
     from bot.sql_output import run_sql
 
+    host = settings.computewatch_api_host
+    api_url = None if args.no_api else f"http://{host}:{settings.computewatch_api_port}"
     return run_sql(db, args.query, max_rows=args.max_rows, timeout_s=args.timeout,
-                   as_csv=args.csv, seed=settings.computewatch_seed)
+                   as_csv=args.csv, seed=settings.computewatch_seed, api_url=api_url)
+
+
+def cmd_digest(args: argparse.Namespace, settings: Settings, db: Path) -> int:
+    from bot.digest import (
+        build_digest,
+        check_week_is_over,
+        digest_answer,
+        last_complete_week,
+        parse_week,
+    )
+    from bot.render import render_json, render_text
+    from bot.services import open_services
+
+    if args.post and settings.discord_token is None:
+        raise UserInputError("digest --post needs DISCORD_TOKEN (and DIGEST_CHANNEL_ID)")
+    if args.post:
+        # The Discord REST poster belongs to bot/discord_app (being written); it plugs in as a
+        # bot.schedule.Poster and this command then calls bot.schedule.run_digest_job.
+        raise UserInputError("digest --post is not wired to Discord yet; use the running bot")
+    services = open_services(db, seed=settings.computewatch_seed)
+    try:
+        now = services.context.clock.now()
+        week = parse_week(args.week) if args.week else last_complete_week(now)
+        check_week_is_over(week, now)
+        ctx = services.context
+        answer = digest_answer(build_digest(ctx.queries, week, ctx.registry), ctx.registry)
+        sys.stdout.write(render_json(answer) if args.as_json else render_text(answer))
+    finally:
+        services.close()
+    return 0
+
+
+def cmd_feeds(args: argparse.Namespace, settings: Settings, db: Path) -> int:
+    import asyncio
+
+    from bot.feeds import run_poll_once
+
+    try:
+        return asyncio.run(run_poll_once(settings, db, force=args.force))
+    except ValueError as exc:
+        raise UserInputError(str(exc)) from exc
+
+
+def cmd_review(args: argparse.Namespace, settings: Settings, db: Path) -> int:
+    from bot import review
+    from bot.services import open_services
+
+    services = open_services(db, seed=settings.computewatch_seed)
+    store = services.store
+    try:
+        if args.review_command is None:
+            pending = review.pending_candidates(store)
+            for c in pending:
+                d = c.payload.deal
+                figures = ", ".join(
+                    f for f in (f"{d.capacity_mw:g} MW" if d.capacity_mw else "",
+                                f"${d.value_usd:,.0f}" if d.value_usd else "") if f
+                )
+                print(f"{c.short_id}  {c.payload.action:<8} {c.payload.matched_deal or '-'}  "
+                      f"{d.lab} {d.kind} {d.status}"
+                      f"{' ' + figures if figures else ''}  {c.payload.article_url}")
+            print(f"{len(pending)} pending candidate(s)")
+            return 0
+        stream = review.resolve_stream(store, args.id)
+        if args.review_command == "accept":
+            edits = {"status": args.status} if args.status else {}
+            if args.deal:
+                edits["deal_id"] = args.deal
+            decision = review.accept(store, stream, "cli", edits)
+            print(f"accepted {stream}: {decision.action} of deal {decision.deal_id} "
+                  f"({len(decision.events)} events)")
+        else:
+            review.reject(store, stream, "cli", args.reason)
+            print(f"rejected {stream}")
+        return 0
+    finally:
+        services.close()
 
 
 COMMANDS = {
@@ -170,4 +269,7 @@ COMMANDS = {
     "export": cmd_export,
     "extract": cmd_extract,
     "sql": cmd_sql,
+    "digest": cmd_digest,
+    "feeds": cmd_feeds,
+    "review": cmd_review,
 }

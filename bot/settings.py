@@ -23,7 +23,30 @@ class Settings(BaseSettings):
     discord_guild_id: int | None = None
     computewatch_db: Path = Field(default_factory=default_db_path)
     analyst_role_id: int | None = None
+    # One or more Discord channel ids, comma-separated, that get the weekly digest.
     digest_channel_id: str | None = None
+    # When the digest is posted: a 5-field crontab read in DIGEST_TZ (an IANA zone name);
+    # checked at startup by bot.schedule.validate_schedule, which names the bad setting.
+    digest_cron: str = "0 9 * * mon"
+    digest_tz: str = "UTC"
     review_channel_id: int | None = None
+    # Sync slash commands globally too (they take up to an hour to appear); guild sync is the
+    # default. Set only as an explicit owner action, e.g. DISCORD_SYNC_GLOBAL=1 for one run.
+    discord_sync_global: bool = False
+    # Attach a PNG chart to answers that have one (drawing takes a second or two).
+    discord_charts: bool = True
     # Import the bundled ledger into a new, empty database (the embedded default).
     computewatch_seed: bool = True
+    # HTTP API (bot/api.py). In a container set the host to 0.0.0.0 and publish the port on
+    # 127.0.0.1 only; without a token POST /events answers 401.
+    computewatch_api_host: str = "127.0.0.1"
+    computewatch_api_port: int = Field(default=8750, ge=0, le=65535)
+    computewatch_api_token: SecretStr | None = None
+    computewatch_api_max_body: int = Field(default=1024 * 1024, ge=1024)  # bytes per request
+    # News feeds (bot/feeds.py): RSS/Atom URLs separated by commas or whitespace.
+    computewatch_feeds: str = ""
+    computewatch_feed_interval_min: float = Field(default=15, gt=0)
+    computewatch_feed_timeout_s: float = Field(default=30, gt=0)
+    computewatch_feed_max_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
+    # Failures in a row after which a feed is paused (and the review channel told).
+    computewatch_feed_max_failures: int = Field(default=5, ge=1)
