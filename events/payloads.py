@@ -220,6 +220,49 @@ class DigestPosted(EventPayload):
     message_id: str = Field(pattern=r"^\d{1,25}$")
 
 
+class DigestClaimed(EventPayload):
+    """A process took on posting the digest of an ISO week to a channel (before posting it).
+
+    Appended with the idempotency key `digest-claim:<channel>:<week>`: only one claim per pair
+    is ever stored, so only its claimant posts; DigestPosted follows once the message exists.
+    """
+
+    channel_id: str = Field(pattern=r"^\d{1,25}$")
+    week: str = Field(pattern=r"^\d{4}-W(0[1-9]|[1-4]\d|5[0-3])$")
+    claimant: str = Field(min_length=1, max_length=100)
+
+
+AlertMetric = Literal[
+    "committed_gw", "operational_gw", "contracted_gw", "pipeline_gw", "rumored_gw",
+    "committed_usd", "pipeline_usd", "backing_usd", "deals",
+]
+
+
+class AlertRuleAdded(EventPayload):
+    """A user asked to be told in a channel when a lab's (or any lab's) metric crosses a value."""
+
+    rule_id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")
+    channel_id: str = Field(pattern=r"^\d{1,25}$")
+    lab: PartySlug | None = None
+    metric: AlertMetric
+    op: Literal[">=", "<="]
+    threshold: float = Field(allow_inf_nan=False)
+
+
+class AlertRuleRemoved(EventPayload):
+    """A user removed an alert rule; it fires no more."""
+
+    rule_id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")
+
+
+class AlertFired(EventPayload):
+    """An alert rule's condition became true (one crossing); crossing_key names that crossing."""
+
+    rule_id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")
+    value: float = Field(allow_inf_nan=False)
+    crossing_key: str = Field(min_length=1, max_length=200)
+
+
 PAYLOAD_TYPES: dict[str, type[EventPayload]] = {
     cls.__name__: cls
     for cls in (
@@ -235,6 +278,10 @@ PAYLOAD_TYPES: dict[str, type[EventPayload]] = {
         CandidateAccepted,
         CandidateRejected,
         DigestPosted,
+        DigestClaimed,
+        AlertRuleAdded,
+        AlertRuleRemoved,
+        AlertFired,
     )
 }
 DEAL_FACT_TYPES: frozenset[str] = frozenset(n for n, c in PAYLOAD_TYPES.items() if c.IS_DEAL_FACT)

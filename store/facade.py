@@ -100,6 +100,8 @@ class AsyncEventStore:
                 except Exception as exc:  # noqa: BLE001 - handed to the caller, not lost
                     results.append(exc)  # type: ignore[arg-type]
         for (_, future), result in zip(waiting, results, strict=True):
+            if future.cancelled():
+                continue  # the caller stopped waiting; what was written stays written
             if isinstance(result, BaseException):
                 future.set_exception(result)
             else:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from bot.answers import Answer, Table
 from bot.commands import deals, positions
 from bot.commands.registry import Command, CommandContext, CommandRegistry, Option
+from bot.digest import digest_command
 
 
 def build_registry() -> CommandRegistry:
@@ -31,6 +32,10 @@ def build_registry() -> CommandRegistry:
             data={"commands": [c.name for c in registry]},
         )
 
+    registry.add(Command(
+        "digest", "The weekly digest of an ISO week (default: the last complete week)",
+        (Option("week", "ISO week, e.g. 2026-W05", "text"),), digest_command,
+        examples=("/digest", "/digest 2026-W05"), slow=True))
     registry.add(Command("help", "What computewatch can answer, and how to ask",
                          (Option("command", "a command to explain", "text"),), help_))
     return registry

@@ -1,0 +1,1 @@
+"""The Discord surface: the only package of computewatch that imports discord.py."""

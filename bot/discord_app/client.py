@@ -1,0 +1,249 @@
+"""The Discord client: create_bot(settings) builds it without connecting; setup_hook wires it."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.answers import Answer
+from bot.commands.registry import parse_arguments
+from bot.discord_app.embeds import page_count, render_answer
+from bot.discord_app.index import SearchIndex
+from bot.discord_app.views import PaginatorView
+from bot.errors import PermissionDeniedError, UserInputError
+from bot.services import Services, open_services
+from bot.settings import Settings
+from store.facade import AsyncEventStore
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+GENERIC_ERROR = "Sorry, something went wrong on our side; it has been logged."
+CHART_NAME = "chart.png"
+
+
+def _user_error(error: BaseException) -> UserInputError | None:
+    """The UserInputError behind an app command error (wrapped by invoke or a transformer)."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        if isinstance(current, UserInputError):
+            return current
+        seen.add(id(current))
+        current = getattr(current, "original", None) or current.__cause__
+    return None
+
+
+async def send_ephemeral(interaction: discord.Interaction, text: str) -> None:
+    """One short private message, as the response or, once responded, as a follow-up; after a
+    public "thinking..." deferral the placeholder itself says it (Discord would turn the first
+    follow-up into that public message anyway)."""
+    if not interaction.response.is_done():
+        await interaction.response.send_message(text, ephemeral=True)
+    elif interaction.response.type is discord.InteractionResponseType.deferred_channel_message:
+        await interaction.edit_original_response(content=text, embeds=[], attachments=[], view=None)
+    else:
+        await interaction.followup.send(text, ephemeral=True)
+
+
+async def report_error(interaction: discord.Interaction, error: BaseException) -> None:
+    """The one place errors of commands, views and modals end: a user's mistake is explained
+    privately; anything else is logged once and gets a short generic reply."""
+    user_error = _user_error(error)
+    if user_error is not None:
+        text = str(user_error)
+    elif isinstance(error, app_commands.CheckFailure):
+        text = str(error) or "You cannot use this command here."
+    else:
+        name = interaction.command.qualified_name if interaction.command else "?"
+        log.exception("unexpected error in /%s", name, exc_info=error)
+        text = GENERIC_ERROR
+    try:
+        await send_ephemeral(interaction, text[:2000])
+    except discord.HTTPException:
+        log.warning("could not report an error to the user of interaction %s", interaction.id)
+
+
+class ComputewatchTree(app_commands.CommandTree["ComputewatchBot"]):
+    """The command tree with the bot's single global error handler."""
+
+    async def on_error(
+        self, interaction: discord.Interaction, error: app_commands.AppCommandError
+    ) -> None:
+        await report_error(interaction, error)
+
+
+class ComputewatchBot(commands.Bot):
+    """computewatch in Discord: slash commands from the command layer, analyst writes, mentions."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        services: Services | None = None,
+        charts: bool | None = None,
+        **client_kwargs: Any,
+    ) -> None:
+        intents = discord.Intents.default()
+        intents.message_content = False  # privileged; mentions still carry their content
+        client_kwargs.setdefault("intents", intents)
+        client_kwargs.setdefault("allowed_mentions", discord.AllowedMentions.none())
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            help_command=None,
+            tree_cls=ComputewatchTree,
+            **client_kwargs,
+        )
+        self.settings = settings
+        self.charts = settings.discord_charts if charts is None else charts
+        self._services = services
+        self._owns_services = services is None
+        self._store: AsyncEventStore | None = None
+        self.index = SearchIndex()
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    @property
+    def services(self) -> Services:
+        if self._services is None:
+            raise RuntimeError("the bot is not set up yet (setup_hook opens the services)")
+        return self._services
+
+    @property
+    def store(self) -> AsyncEventStore:
+        if self._store is None:
+            raise RuntimeError("the bot is not set up yet (setup_hook starts the writer)")
+        return self._store
+
+    async def setup_hook(self) -> None:
+        from bot.discord_app.cogs.analyst import AnalystCog, UpdateCog
+        from bot.discord_app.cogs.mentions import MentionsCog
+        from bot.discord_app.cogs.queries import QueriesCog
+
+        if self._services is None:
+            self._services = await asyncio.to_thread(
+                open_services, self.settings.computewatch_db, seed=self.settings.computewatch_seed
+            )
+        self._store = AsyncEventStore(self.services.store)
+        self._store.start()
+        await self.refresh_index()
+        await self.add_cog(QueriesCog(self))
+        await self.add_cog(AnalystCog(self))
+        await self.add_cog(UpdateCog(self))
+        await self.add_cog(MentionsCog(self))
+        await self.sync_commands(global_=self.settings.discord_sync_global)
+
+    async def sync_commands(self, *, global_: bool = False) -> list[app_commands.AppCommand]:
+        """Sync to the configured guild; globally only when asked (an owner's explicit action)."""
+        synced: list[app_commands.AppCommand] = []
+        guild_id = self.settings.discord_guild_id
+        if guild_id is not None:
+            guild = discord.Object(guild_id)
+            self.tree.copy_global_to(guild=guild)
+            synced = await self.tree.sync(guild=guild)
+            log.info("synced %d commands to guild %s", len(synced), guild_id)
+        if global_:
+            synced = await self.tree.sync()
+            log.info("synced %d commands globally", len(synced))
+        elif guild_id is None:
+            log.warning(
+                "DISCORD_GUILD_ID is not set and global sync was not asked for: "
+                "commands were not synced"
+            )
+        return synced
+
+    async def close(self) -> None:
+        """Disconnect, let the pending appends finish, then close the database if we opened it."""
+        await super().close()
+        if self._store is not None:
+            await self._store.aclose()
+            self._store = None
+        if self._owns_services and self._services is not None:
+            await asyncio.to_thread(self._services.close)
+            self._services = None
+
+    async def on_message(self, message: discord.Message) -> None:
+        # No prefix commands: mentions are questions, answered by MentionsCog.
+        return None
+
+    # -- helpers the cogs share ----------------------------------------------------------------
+    async def read(self, fn: Callable[..., T], *args: object, **kwargs: object) -> T:
+        """Run a read of the store in a worker thread: DuckDB never runs on the event loop."""
+        return await self.store.read(fn, *args, **kwargs)
+
+    async def refresh_index(self) -> None:
+        await asyncio.to_thread(
+            self.index.refresh, self.services.store, self.services.context.registry
+        )
+
+    async def run_command(self, name: str, raw: dict[str, str | list[str] | None]) -> Answer:
+        """Parse the options (on the loop: pure) and run the command (in a worker thread)."""
+        ctx = self.services.context
+        command = self.services.commands.get(name)
+        values = parse_arguments(ctx, command, raw)
+        return await self.read(command.handler, ctx, **values)
+
+    async def chart_file(self, answer: Answer) -> discord.File | None:
+        """The answer's chart as a PNG attachment, or None (no chart, charts off, or it failed)."""
+        if answer.chart is None or not self.charts:
+            return None
+        from bot.chart_service import chart_png  # matplotlib loads only when a chart is drawn
+
+        try:
+            png = await self.read(chart_png, self.services.context, answer.chart)
+        except UserInputError:
+            return None
+        except Exception:  # noqa: BLE001 - a chart is decoration: the answer goes out without it
+            log.exception("chart failed for %s", answer.chart)
+            return None
+        return discord.File(io.BytesIO(png), filename=CHART_NAME)
+
+    def paginator(
+        self, owner_id: int, answer: Answer, *, chart: bool, rerun: Callable[[int], Any] | None
+    ) -> PaginatorView | None:
+        """A Previous/Next view when the answer spans pages (the command's own or the table's)."""
+        if answer.pages > 1 and rerun is not None:
+
+            async def fetch_command_page(i: int) -> list[discord.Embed]:
+                return render_answer(await rerun(i + 1)).embeds
+
+            return PaginatorView(owner_id, answer.pages, fetch_command_page, start=answer.page - 1)
+        pages = page_count(answer)
+        if pages <= 1:
+            return None
+
+        async def fetch_table_page(i: int) -> list[discord.Embed]:
+            return render_answer(answer, page=i + 1, chart=chart).embeds
+
+        return PaginatorView(owner_id, pages, fetch_table_page)
+
+    def is_analyst(self, interaction: discord.Interaction) -> bool:
+        """Members with the analyst role, or with Manage Server, may write to the log."""
+        if interaction.permissions.manage_guild or interaction.permissions.administrator:
+            return True
+        role_id = self.settings.analyst_role_id
+        user = interaction.user
+        if role_id is None or not isinstance(user, discord.Member):
+            return False
+        return any(role.id == role_id for role in user.roles)
+
+    def require_analyst(self, interaction: discord.Interaction) -> None:
+        if not self.is_analyst(interaction):
+            raise PermissionDeniedError(
+                "Only analysts (the analyst role or Manage Server) can change the log; "
+                "nothing was written."
+            )
+
+
+def create_bot(
+    settings: Settings, *, services: Services | None = None, **client_kwargs: Any
+) -> ComputewatchBot:
+    """Build the bot without connecting. Without `services`, setup_hook opens the database of
+    the settings and close() closes it; with them, the caller owns them."""
+    return ComputewatchBot(settings, services=services, **client_kwargs)
