@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 import time
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -26,10 +27,12 @@ from events.upcasters import upcast
 STREAM_PATTERN = r"^[a-z]+:[A-Za-z0-9][A-Za-z0-9._:-]{0,199}$"
 ACTOR_PATTERN = r"^(discord:\d+|feed:[\w.:/-]+|import:.+|api(:[\w.-]+)?|cli|console|ledger|system)$"
 SEED_PATTERN = re.compile(r"^seed:[\w.-]+$")
+DEAL_STREAM = re.compile(r"^deal:(?=.{3,120}$)[a-z0-9]+(?:[-_][a-z0-9]+)*$")
 URL_PATTERN = re.compile(r"^https?://[^\s/$.?#][^\s]*$", re.IGNORECASE)
 
 
 _last_uuid7 = 0
+_uuid7_lock = threading.Lock()
 
 
 def uuid7() -> UUID:
@@ -42,11 +45,12 @@ def uuid7() -> UUID:
     value |= ((rand >> 64) & 0xFFF) << 64  # 12 random bits after the version
     value |= 0b10 << 62
     value |= rand & ((1 << 62) - 1)
-    if value <= _last_uuid7:
-        # Same millisecond (or a clock step back): count up from the last id instead, which
-        # keeps the version and variant bits because the low 62 bits rarely overflow.
-        value = _last_uuid7 + 1
-    _last_uuid7 = value
+    with _uuid7_lock:
+        if value <= _last_uuid7:
+            # Same millisecond (or a clock step back): count up from the last id instead, which
+            # keeps the version and variant bits because the low 62 bits rarely overflow.
+            value = _last_uuid7 + 1
+        _last_uuid7 = value
     return UUID(int=value)
 
 
@@ -91,6 +95,11 @@ class NewEvent(BaseModel):
 
     @model_validator(mode="after")
     def _deal_facts_have_sources(self) -> NewEvent:
+        if self.stream_id.startswith("deal:") and not DEAL_STREAM.match(self.stream_id):
+            raise ValueError(
+                f"{self.stream_id!r} is not a deal stream: use deal:<id> with a lowercase id of "
+                "3-120 letters, digits, - and _ (e.g. deal:acme-cloud-2026)"
+            )
         if self.type in DEAL_FACT_TYPES:
             if not self.stream_id.startswith("deal:"):
                 raise ValueError(f"{self.type} belongs in a deal:<id> stream, not {self.stream_id}")
