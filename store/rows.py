@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from collections.abc import Iterable
 from typing import Any
 
 import pyarrow as pa
@@ -171,3 +172,38 @@ def recorded_from_row(row: tuple[Any, ...]) -> RecordedEvent:
             "payload": parse_payload(type_name, schema, payload),
         }
     )
+
+
+# What a bulk import takes (EventStore.import_staged): the row of each event before the store
+# assigns seq, version and recorded_at; lab is set on DealReported only (the store fills it in
+# for the other events of the deal); expected_version is the caller's optimistic check.
+STAGED_SCHEMA = pa.schema(
+    [f for f in ARROW_SCHEMA if f.name not in ("seq", "version", "recorded_at")]
+    + [pa.field("expected_version", pa.int32())]
+)
+
+
+def stage_events(events: Iterable[NewEvent]) -> pa.Table:
+    """The validated events as a table for EventStore.import_staged (one row per event)."""
+    rows = []
+    for event in events:
+        if not isinstance(event, NewEvent):
+            raise TypeError(f"not an event: {type(event).__name__}")
+        row: dict[str, Any] = dict.fromkeys(STAGED_SCHEMA.names)
+        row.update(
+            event_id=str(event.event_id),
+            stream_id=event.stream_id,
+            type=event.type,
+            schema=type(event.payload).SCHEMA,
+            occurred_at=event.occurred_at,
+            actor=event.actor,
+            source_url=event.source_url,
+            source_title=event.source_title,
+            idempotency_key=event.key,
+            payload=payload_json(event.payload),
+            deal_id=deal_id_of(event.stream_id),
+            expected_version=event.expected_version,
+        )
+        row.update(typed_columns(event.payload))
+        rows.append(row)
+    return pa.Table.from_pylist(rows, schema=STAGED_SCHEMA)

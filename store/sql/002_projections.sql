@@ -23,7 +23,12 @@ WHERE e.deal_id IS NOT NULL
 -- are the latest full list plus those who joined after it; online MW adds up.
 CREATE MACRO deal_states(as_of := NULL, known_at := NULL, labs := NULL, deals := NULL) AS TABLE
 WITH ev AS (
-    SELECT *, {'t': occurred_at, 's': seq} AS k FROM valid_deal_events(as_of, known_at, labs, deals)
+    -- k orders events by valid time, ties by seq: one HUGEINT compares much faster than a
+    -- struct (seq < 2^40, and occurred_at is after 1990 so epoch_us is positive)
+    SELECT deal_id, type, lab, kind, status, capacity_mw, value_usd, chips, term_years,
+           online_from, location, title, online_mw, counterparties, occurred_at, source_url, seq,
+           epoch_us(occurred_at)::HUGEINT * 1099511627776 + seq AS k
+    FROM valid_deal_events(as_of, known_at, labs, deals)
 ), base AS (
     SELECT
         deal_id,
