@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal
 
 
 def gw(mw: float | None) -> str:
@@ -11,8 +12,10 @@ def gw(mw: float | None) -> str:
         return "n/a"
     if mw == 0:
         return "0 GW"
-    value = mw / 1000
-    text = f"{value:.2f}" if abs(value) >= 1 else f"{value:.3f}"
+    # Decimal rounding half up: 11045 MW reads 11.05 GW, as a person would round it.
+    value = Decimal(str(mw)) / 1000
+    places = Decimal("0.01") if abs(value) >= 1 else Decimal("0.001")
+    text = f"{value.quantize(places, rounding=ROUND_HALF_UP)}"
     return text.rstrip("0").rstrip(".") + " GW"
 
 

@@ -70,7 +70,7 @@ def deal(ctx: CommandContext, id: str) -> Answer:  # noqa: A002 - the option use
         e = entry.event
         what = e.type + (" (retracted: " + (entry.retraction_reason or "") + ")"
                          if entry.retracted_at else "")
-        detail = _describe_payload(e.payload.model_dump(exclude_none=True))
+        detail = _describe_payload(e.payload.model_dump(mode="json", exclude_none=True))
         rows.append([f"{e.occurred_at:%Y-%m-%d}", what, detail[:120], e.actor])
         if e.source_url:
             sources.append(Source(title=f"{e.occurred_at:%Y-%m-%d} {e.type}"

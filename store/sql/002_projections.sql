@@ -7,17 +7,18 @@
 CREATE MACRO valid_deal_events(as_of := NULL, known_at := NULL, labs := NULL, deals := NULL) AS TABLE
 SELECT e.*
 FROM events e
+-- An anti join on the (small) set of retractions: a correlated NOT EXISTS here cost 2-10x more.
+ANTI JOIN (
+    SELECT target_event_id FROM events
+    WHERE type = 'EventRetracted'
+      AND recorded_at <= coalesce(known_at::TIMESTAMPTZ, 'infinity'::TIMESTAMPTZ)
+) r ON r.target_event_id = e.event_id
 WHERE e.deal_id IS NOT NULL
   AND e.type <> 'EventRetracted'
   AND (labs IS NULL OR list_contains(labs::VARCHAR[], e.lab))
   AND (deals IS NULL OR list_contains(deals::VARCHAR[], e.deal_id))
   AND e.occurred_at <= coalesce(as_of::TIMESTAMPTZ, 'infinity'::TIMESTAMPTZ)
-  AND e.recorded_at <= coalesce(known_at::TIMESTAMPTZ, 'infinity'::TIMESTAMPTZ)
-  AND NOT EXISTS (
-      SELECT 1 FROM events r
-      WHERE r.type = 'EventRetracted'
-        AND r.target_event_id = e.event_id
-        AND r.recorded_at <= coalesce(known_at::TIMESTAMPTZ, 'infinity'::TIMESTAMPTZ));
+  AND e.recorded_at <= coalesce(known_at::TIMESTAMPTZ, 'infinity'::TIMESTAMPTZ);
 
 -- The fold: each field takes its latest value in valid-time order (ties by seq); counterparties
 -- are the latest full list plus those who joined after it; online MW adds up.
@@ -145,7 +146,10 @@ WITH s AS (
     LEFT JOIN superseded sp USING (deal_id)
     LEFT JOIN parents pa USING (deal_id)
 ), child_online AS (
-    SELECT parent_deal AS deal_id, sum(coalesce(online_mw, 0)) AS mw
+    -- A part that runs with no MW figure brings its whole capacity live inside the parent.
+    SELECT parent_deal AS deal_id,
+           sum(CASE WHEN status = 'operational' AND coalesce(online_mw, 0) = 0
+                    THEN coalesce(capacity_mw, 0) ELSE coalesce(online_mw, 0) END) AS mw
     FROM flagged WHERE capacity_in_parent AND NOT excluded GROUP BY parent_deal
 ), measured AS (
     SELECT f.*,
