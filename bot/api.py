@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import json
 import logging
@@ -86,6 +87,9 @@ class ApiDeps:
     snapshot_path: Path | None = None
     sql_timeout_s: float = 5.0
     sql_max_rows: int = 1000
+    # How often the snapshot catches up with new writes when nobody asks /sql, so that the
+    # duckdb CLI or pandas reading the snapshot file see the log at most this late.
+    snapshot_refresh_s: float = 10.0
 
 
 DEPS = web.AppKey("deps", ApiDeps)
@@ -151,8 +155,23 @@ async def snapshot_ctx(app: web.Application) -> AsyncIterator[None]:
     except StoreError as exc:
         # /sql retries on its first call; the rest of the API does not need the snapshot.
         log.warning("no SQL snapshot at startup: %s", exc)
+    keeper = asyncio.create_task(_keep_snapshot_fresh(snapshot, app[DEPS].snapshot_refresh_s))
     yield
+    keeper.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await keeper
     await asyncio.to_thread(snapshot.close)
+
+
+async def _keep_snapshot_fresh(snapshot: SnapshotSql, every_s: float) -> None:
+    """Refresh the snapshot file after writes, whether or not anyone queries /sql."""
+    while True:
+        await asyncio.sleep(every_s)
+        if snapshot.head != snapshot.store.head:
+            try:
+                await asyncio.to_thread(snapshot.refresh)
+            except StoreError as exc:
+                log.warning("SQL snapshot refresh failed (will retry): %s", exc)
 
 
 # -- errors -----------------------------------------------------------------------------------

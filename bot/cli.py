@@ -40,6 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     exp = sub.add_parser("export", help="export the log as JSONL and Parquet")
     exp.add_argument("dir", type=Path)
+    exp.add_argument("--parquet", action="store_true",
+                     help="write Parquet partitioned by month (DIR/events/month=YYYY-MM/)")
 
     ext = sub.add_parser("extract", help="find deals in article text files (no database)")
     ext.add_argument("files", type=Path, nargs="+")
@@ -154,7 +156,7 @@ def cmd_export(args: argparse.Namespace, settings: Settings, db: Path) -> int:
     from store.transfer import export_events
 
     with EventStore(db) as store:
-        paths = export_events(store, args.dir)
+        paths = export_events(store, args.dir, by_month=args.parquet)
     for kind, path in paths.items():
         print(f"{kind}: {path}")
     return 0

@@ -16,6 +16,12 @@ from store.log import EventStore
 
 IMPORT_BATCH = 5_000
 EXPORT_PARQUET = "COPY (SELECT * FROM events ORDER BY seq) TO $path (FORMAT parquet)"
+# Hive-style month partitions (month=YYYY-MM/...parquet) by valid time: what Spark, Trino,
+# pandas and duckdb read as one partitioned dataset when the log outgrows one machine.
+EXPORT_PARQUET_BY_MONTH = (
+    "COPY (SELECT *, strftime(occurred_at, '%Y-%m') AS month FROM events ORDER BY seq) "
+    "TO $path (FORMAT parquet, PARTITION_BY (month), OVERWRITE_OR_IGNORE true)"
+)
 
 
 @dataclass(frozen=True)
@@ -126,8 +132,11 @@ def import_events(
     return report
 
 
-def export_events(store: EventStore, directory: Path) -> dict[str, Path]:
-    """Write the log as events.jsonl (the import format, with seq and recorded_at) and Parquet."""
+def export_events(
+    store: EventStore, directory: Path, *, by_month: bool = False
+) -> dict[str, Path]:
+    """Write the log as events.jsonl (the import format, with seq and recorded_at) and Parquet:
+    one file, or with by_month a Hive-partitioned dataset events/month=YYYY-MM/."""
     directory.mkdir(parents=True, exist_ok=True)
     jsonl = directory / "events.jsonl"
     tmp = jsonl.with_suffix(".jsonl.tmp")
@@ -136,6 +145,10 @@ def export_events(store: EventStore, directory: Path) -> dict[str, Path]:
             fh.write(json.dumps(event.to_json_dict(), ensure_ascii=False, separators=(",", ":")))
             fh.write("\n")
     tmp.replace(jsonl)
-    parquet = directory / "events.parquet"
-    store.cursor().execute(EXPORT_PARQUET, {"path": str(parquet)})
+    if by_month:
+        parquet = directory / "events"
+        store.cursor().execute(EXPORT_PARQUET_BY_MONTH, {"path": str(parquet)})
+    else:
+        parquet = directory / "events.parquet"
+        store.cursor().execute(EXPORT_PARQUET, {"path": str(parquet)})
     return {"jsonl": jsonl, "parquet": parquet}

@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import quote
 
 import aiohttp
+import duckdb
 import pytest
 from aiohttp import web
 from hypothesis import HealthCheck, given, settings
@@ -523,3 +524,28 @@ def test_no_query_string_on_a_get_route_gives_500(
     status = threaded_api.request("GET", target)
 
     assert status < 500, target
+
+
+async def test_the_snapshot_file_catches_up_with_writes_without_any_sql_request(
+    tmp_path: Path,
+) -> None:
+    async with running_api(tmp_path, token=SecretStr(TOKEN), snapshot_refresh_s=0.05) as api:
+        snapshot = api.db.with_name(api.db.name + ".snapshot.duckdb")
+        before = api.count()
+        response = await api.http.post(
+            "/events", json=new_deal_events("acme-snapshot-1"),
+            headers={"Authorization": f"Bearer {TOKEN}"},
+        )
+        assert response.status == 201
+
+        deadline = asyncio.get_running_loop().time() + 10
+        seen = before
+        while seen != before + 2 and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.05)
+            con = duckdb.connect(str(snapshot), read_only=True)
+            try:
+                seen = con.execute("SELECT count(*) FROM events").fetchone()[0]
+            finally:
+                con.close()
+
+    assert seen == before + 2
