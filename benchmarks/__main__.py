@@ -63,7 +63,9 @@ def median_time(fn: Callable[[], object], runs: int, warmup: int = 1) -> float:
 def child(*args: str) -> dict[str, Any]:
     out = subprocess.run(
         [sys.executable, "-m", "benchmarks._child", *args],
-        check=True, capture_output=True, text=True,
+        check=True,
+        capture_output=True,
+        text=True,
     )
     return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
@@ -174,13 +176,21 @@ def bench_positions(r: Results, n: int, suffix: str, runs: int) -> None:
     store = EventStore(synth.ensure_db(n))
     q = Queries(store)
     labs = iter(synth.LABS * 100)
-    r.add(f"position_now_p50_ms_{suffix}", median_time(lambda: q.position(next(labs)), runs) * 1000, "ms")
+    r.add(
+        f"position_now_p50_ms_{suffix}",
+        median_time(lambda: q.position(next(labs)), runs) * 1000,
+        "ms",
+    )
     if suffix == "1m":
-        r.add("compare5_now_p50_ms_1m", median_time(lambda: q.positions(FIVE_LABS), runs) * 1000, "ms")
+        r.add(
+            "compare5_now_p50_ms_1m", median_time(lambda: q.positions(FIVE_LABS), runs) * 1000, "ms"
+        )
     r.add(
         f"position_asof_p50_ms_{suffix}",
-        median_time(lambda: q.position(next(labs), as_of=AS_OF, known_at=KNOWN_AT),
-                    max(3, runs // 3)) * 1000,
+        median_time(
+            lambda: q.position(next(labs), as_of=AS_OF, known_at=KNOWN_AT), max(3, runs // 3)
+        )
+        * 1000,
         "ms",
     )
     store.close()
@@ -207,8 +217,8 @@ def bench_baselines(r: Results, n: int, runs: int) -> None:
 
 
 def bench_rebuild(r: Results, n: int) -> None:
-    from store.projections import rebuild_deal_state
     from store.log import connect
+    from store.projections import rebuild_deal_state
 
     db = copy_db(n, "rebuild.duckdb")
     con = connect(db)
@@ -253,14 +263,14 @@ def main() -> None:
 
 
 GROUPS: dict[str, Callable[[Results, int, int, int, bool], None]] = {
-    "import": lambda r, s, l, n, q: bench_import(r, s, 1 if q else 3),
-    "append": lambda r, s, l, n, q: bench_append(r, s, 100 if q else 300),
-    "concurrent": lambda r, s, l, n, q: bench_concurrent(r, s, 50, 10 if q else 40),
-    "position1m": lambda r, s, l, n, q: bench_positions(r, s, "1m", n),
-    "baselines": lambda r, s, l, n, q: bench_baselines(r, s, n),
-    "position10m": lambda r, s, l, n, q: bench_positions(r, l, "10m", n),
-    "rebuild": lambda r, s, l, n, q: bench_rebuild(r, l),
-    "peak10m": lambda r, s, l, n, q: bench_position_peak(r, l),
+    "import": lambda r, s, big, n, q: bench_import(r, s, 1 if q else 3),
+    "append": lambda r, s, big, n, q: bench_append(r, s, 100 if q else 300),
+    "concurrent": lambda r, s, big, n, q: bench_concurrent(r, s, 50, 10 if q else 40),
+    "position1m": lambda r, s, big, n, q: bench_positions(r, s, "1m", n),
+    "baselines": lambda r, s, big, n, q: bench_baselines(r, s, n),
+    "position10m": lambda r, s, big, n, q: bench_positions(r, big, "10m", n),
+    "rebuild": lambda r, s, big, n, q: bench_rebuild(r, big),
+    "peak10m": lambda r, s, big, n, q: bench_position_peak(r, big),
 }
 
 
@@ -277,8 +287,13 @@ def render(rows: list[dict[str, Any]]) -> None:
         if goal:
             op, bound = goal
             ok = "yes" if (row["value"] >= bound if op == ">=" else row["value"] <= bound) else "NO"
-        table.add_row(row["name"], f"{row['value']:,.3f}", row["unit"],
-                      f"{goal[0]} {goal[1]}" if goal else "", ok)
+        table.add_row(
+            row["name"],
+            f"{row['value']:,.3f}",
+            row["unit"],
+            f"{goal[0]} {goal[1]}" if goal else "",
+            ok,
+        )
     Console().print(table)
 
 

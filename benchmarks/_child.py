@@ -26,8 +26,12 @@ def import_raw(n: int, db: Path) -> dict[str, float]:
     con.execute("SET TimeZone = 'UTC'")
     con.execute(RAW_TABLE)
     select = ", ".join(
-        f"{c}::UUID" if c in ("event_id", "target_event_id") else f"{c}::JSON" if c == "payload"
-        else c for c in COLUMNS
+        f"{c}::UUID"
+        if c in ("event_id", "target_event_id")
+        else f"{c}::JSON"
+        if c == "payload"
+        else c
+        for c in COLUMNS
     )
     t0 = time.perf_counter()
     con.execute("BEGIN TRANSACTION")
@@ -62,8 +66,11 @@ def positions(db: Path) -> dict[str, float]:
     q = Queries(store)
     t0 = time.perf_counter()
     q.position("anthropic")
-    q.position("openai", as_of=datetime(2025, 6, 30, tzinfo=UTC),
-               known_at=datetime(2025, 7, 31, tzinfo=UTC))
+    q.position(
+        "openai",
+        as_of=datetime(2025, 6, 30, tzinfo=UTC),
+        known_at=datetime(2025, 7, 31, tzinfo=UTC),
+    )
     seconds = time.perf_counter() - t0
     store.close()
     return {"seconds": seconds, "peak_mb": _peak_mb()}

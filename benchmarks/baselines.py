@@ -17,8 +17,14 @@ FROM events WHERE deal_id IS NOT NULL ORDER BY occurred_at, seq
 """
 
 
-def _bucket(totals: dict[str, float], status: str | None, kind: str | None, mw: float,
-            online: float, usd: float) -> None:
+def _bucket(
+    totals: dict[str, float],
+    status: str | None,
+    kind: str | None,
+    mw: float,
+    online: float,
+    usd: float,
+) -> None:
     if status in ("shelved", "cancelled") or status is None:
         return
     op = min(online, mw) if online else (mw if status == "operational" else 0.0)
@@ -46,8 +52,13 @@ def python_fold(cur: duckdb.DuckDBPyConnection) -> dict[str, dict[str, float]]:
         if type_ == "EventRetracted" or event_id in retracted:
             continue
         d = deals.setdefault(deal_id, {"online": 0.0})
-        for key, value in (("lab", lab), ("kind", kind), ("status", status), ("mw", mw),
-                           ("usd", usd)):
+        for key, value in (
+            ("lab", lab),
+            ("kind", kind),
+            ("status", status),
+            ("mw", mw),
+            ("usd", usd),
+        ):
             if value is not None:
                 d[key] = value
         if type_ == "CapacityCameOnline" and online:
@@ -58,11 +69,28 @@ def python_fold(cur: duckdb.DuckDBPyConnection) -> dict[str, dict[str, float]]:
     for d in deals.values():
         if not d.get("reported"):
             continue
-        totals = out.setdefault(d["lab"], dict.fromkeys(
-            ("operational", "contracted", "pipeline", "rumored", "committed_usd",
-             "pipeline_usd"), 0.0))
-        _bucket(totals, d.get("status"), d.get("kind"), d.get("mw") or 0.0, d["online"],
-                d.get("usd") or 0.0)
+        totals = out.setdefault(
+            d["lab"],
+            dict.fromkeys(
+                (
+                    "operational",
+                    "contracted",
+                    "pipeline",
+                    "rumored",
+                    "committed_usd",
+                    "pipeline_usd",
+                ),
+                0.0,
+            ),
+        )
+        _bucket(
+            totals,
+            d.get("status"),
+            d.get("kind"),
+            d.get("mw") or 0.0,
+            d["online"],
+            d.get("usd") or 0.0,
+        )
     return out
 
 

@@ -22,10 +22,30 @@ from store.projections import rebuild_deal_state
 from store.rows import ARROW_SCHEMA, COLUMNS, STAGED_SCHEMA, payload_json, typed_columns
 
 RESULTS = Path(__file__).resolve().parent / "results"
-LABS = ("openai", "anthropic", "xai", "meta", "microsoft", "google", "mistral", "ssi",
-        "inflection", "poolside")
-COUNTERPARTIES = ("google", "amazon", "oracle", "coreweave", "nebius", "microsoft", "nvidia",
-                  "amd", "broadcom", "crusoe")
+LABS = (
+    "openai",
+    "anthropic",
+    "xai",
+    "meta",
+    "microsoft",
+    "google",
+    "mistral",
+    "ssi",
+    "inflection",
+    "poolside",
+)
+COUNTERPARTIES = (
+    "google",
+    "amazon",
+    "oracle",
+    "coreweave",
+    "nebius",
+    "microsoft",
+    "nvidia",
+    "amd",
+    "broadcom",
+    "crusoe",
+)
 # The store's clock during a benchmark import: after every generated valid time.
 IMPORT_NOW = datetime(2027, 1, 1, tzinfo=UTC)
 VERSION = 3
@@ -48,13 +68,24 @@ def generation_sql(n_events: int) -> str:
     """A query whose rows are a log of about n_events events, in the events table's layout."""
     n_deals = max(round(n_events / 4.74), 10)  # 4.74 events a deal on average
     labs, cps = _sql_list(LABS), _sql_list(COUNTERPARTIES)
-    kinds = _sql_list(("cloud_contract", "datacenter_lease", "chip_purchase", "owned_build",
-                       "capacity_partnership", "cloud_contract", "datacenter_lease",
-                       "investment_for_compute", "guarantee", "power_supply"))
-    statuses = _sql_list(("rumored", "negotiating", "loi", "signed", "signed", "operational",
-                          "shelved", "cancelled"))
-    roles = _sql_list(("provider", "provider", "landlord", "chip_supplier", "partner",
-                       "financier"))
+    kinds = _sql_list(
+        (
+            "cloud_contract",
+            "datacenter_lease",
+            "chip_purchase",
+            "owned_build",
+            "capacity_partnership",
+            "cloud_contract",
+            "datacenter_lease",
+            "investment_for_compute",
+            "guarantee",
+            "power_supply",
+        )
+    )
+    statuses = _sql_list(
+        ("rumored", "negotiating", "loi", "signed", "signed", "operational", "shelved", "cancelled")
+    )
+    roles = _sql_list(("provider", "provider", "landlord", "chip_supplier", "partner", "financier"))
     families = _sql_list(("H100", "GB200", "MI300X", "TPU v5p", "Trainium2", "B200"))
     vendors = _sql_list(("nvidia", "nvidia", "amd", "google", "amazon", "nvidia"))
     span_days = 1095  # 2023-01-01 .. 2025-12-31: when deals are first reported
@@ -66,12 +97,12 @@ WITH deals AS (
            TIMESTAMPTZ '2023-01-01 00:00:00+00'
                + to_days((d * {span_days} // {n_deals})::INTEGER) AS t0,
            -- extra events per deal: 0..8, mean ~4 (about 5 events a deal)
-           CASE WHEN {u('d', 1)} < 0.06 THEN 0 ELSE 1 + floor({u('d', 2)} * 7)::INTEGER END
+           CASE WHEN {u("d", 1)} < 0.06 THEN 0 ELSE 1 + floor({u("d", 2)} * 7)::INTEGER END
                AS n_extra
     FROM range({n_deals}) r(d)
 ), ev0 AS (
     SELECT d, lab, deal_id, t0, j,
-           {u('d * 16 + j', 3)} AS p
+           {u("d * 16 + j", 3)} AS p
     FROM deals, range(0, 9) s(j)
     WHERE j <= n_extra
 ), ev1 AS (
@@ -93,7 +124,8 @@ WITH deals AS (
     -- a retraction retracts the event just before it, unless that is itself a retraction
     SELECT *,
            CASE WHEN type0 = 'EventRetracted'
-                     AND lag(type0) OVER (PARTITION BY d ORDER BY j) IN ('EventRetracted', 'DealReported')
+                     AND lag(type0) OVER (PARTITION BY d ORDER BY j)
+                         IN ('EventRetracted', 'DealReported')
                 THEN 'SourceAdded' ELSE type0 END AS type
     FROM ev1
 ), ordered AS (
@@ -101,7 +133,7 @@ WITH deals AS (
            -- known 0-20 h after it happened (less than the 1-day gap, so a stream's versions
            -- follow seq); a deal's first report is known at once, so that links find it
            occurred_at + to_microseconds(CASE WHEN j = 0 THEN 0
-               ELSE floor({u('d * 16 + j', 5)} * 20 * 3600e6)::BIGINT END) AS r
+               ELSE floor({u("d * 16 + j", 5)} * 20 * 3600e6)::BIGINT END) AS r
     FROM ev2
 ), seqd AS (
     SELECT *, row_number() OVER (ORDER BY r, d, j) AS seq FROM ordered
@@ -120,21 +152,24 @@ WITH deals AS (
     SELECT ev.*,
            CASE WHEN ev.type = 'EventRetracted'
                 THEN lag(ev.event_id) OVER (PARTITION BY ev.d ORDER BY ev.j) END AS target,
-           {u('seq', 6)} AS q,
-           {u('seq', 7)} AS q2,
-           {u('seq', 8)} AS q3
+           {u("seq", 6)} AS q,
+           {u("seq", 7)} AS q2,
+           {u("seq", 8)} AS q3
     FROM ev
 ), typed AS (
     SELECT seq, event_id, d, j, type, occurred_at, r, deal_id, lab, target, q, q2, q3,
-           CASE WHEN type IN ('DealReported', 'DealTermsRevised') AND (type = 'DealReported' OR q < 0.3)
+           CASE WHEN type IN ('DealReported', 'DealTermsRevised')
+                     AND (type = 'DealReported' OR q < 0.3)
                 THEN {kinds}[1 + (hash(d * 16 + j, 11) % 10)::INTEGER] END AS kind,
            CASE WHEN type = 'DealReported' THEN {statuses}[1 + (hash(d, 12) % 4)::INTEGER]
                 WHEN type = 'DealStatusChanged' THEN {statuses}[1 + (hash(seq, 13) % 8)::INTEGER]
            END AS status,
-           CASE WHEN (type = 'DealReported' AND q < 0.85) OR (type = 'DealTermsRevised' AND q2 < 0.6)
-                THEN (10 + floor({u('seq', 14)} * 500) * 10)::DOUBLE END AS capacity_mw,
-           CASE WHEN (type = 'DealReported' AND q2 < 0.7) OR (type = 'DealTermsRevised' AND q3 < 0.4)
-                THEN (floor({u('seq', 15)} * 50000) * 1e6)::DOUBLE END AS value_usd,
+           CASE WHEN (type = 'DealReported' AND q < 0.85)
+                  OR (type = 'DealTermsRevised' AND q2 < 0.6)
+                THEN (10 + floor({u("seq", 14)} * 500) * 10)::DOUBLE END AS capacity_mw,
+           CASE WHEN (type = 'DealReported' AND q2 < 0.7)
+                  OR (type = 'DealTermsRevised' AND q3 < 0.4)
+                THEN (floor({u("seq", 15)} * 50000) * 1e6)::DOUBLE END AS value_usd,
            CASE WHEN type IN ('DealReported', 'DealTermsRevised') AND q3 < 0.25
                 THEN {{'vendor': {vendors}[1 + (hash(seq, 16) % 6)::INTEGER],
                        'family': {families}[1 + (hash(seq, 16) % 6)::INTEGER],
@@ -148,7 +183,7 @@ WITH deals AS (
                      [1 + (hash(seq, 20) % 5)::INTEGER] END AS location,
            CASE WHEN type = 'DealReported' THEN 'Synthetic deal ' || deal_id END AS title,
            CASE WHEN type = 'CapacityCameOnline' AND q < 0.9
-                THEN (10 + floor({u('seq', 21)} * 100) * 10)::DOUBLE END AS online_mw,
+                THEN (10 + floor({u("seq", 21)} * 100) * 10)::DOUBLE END AS online_mw,
            CASE WHEN type = 'DealReported' OR (type = 'DealTermsRevised' AND q < 0.15)
                 THEN list_filter(
                     [{{'party': {cps}[1 + (hash(d, 22) % 10)::INTEGER],
@@ -283,15 +318,24 @@ def check_sample(full: pa.Table, k: int = 500) -> int:
     for row in rows:
         payload = PAYLOAD_TYPES[row["type"]].model_validate_json(row["payload"])
         if payload_json(payload) != row["payload"]:
-            raise AssertionError(f"payload text differs: {row['payload']} vs {payload_json(payload)}")
+            raise AssertionError(
+                f"payload text differs: {row['payload']} vs {payload_json(payload)}"
+            )
         for col, value in typed_columns(payload).items():
             if row[col] != value:
                 raise AssertionError(f"seq {row['seq']}: {col} {row[col]!r} != {value!r}")
-        NewEvent(stream_id=row["stream_id"], payload=payload, occurred_at=row["occurred_at"],
-                 actor=row["actor"], source_url=row["source_url"],
-                 source_title=row["source_title"], event_id=row["event_id"],
-                 idempotency_key=None if row["idempotency_key"] == row["event_id"]
-                 else row["idempotency_key"])
+        NewEvent(
+            stream_id=row["stream_id"],
+            payload=payload,
+            occurred_at=row["occurred_at"],
+            actor=row["actor"],
+            source_url=row["source_url"],
+            source_title=row["source_title"],
+            event_id=row["event_id"],
+            idempotency_key=None
+            if row["idempotency_key"] == row["event_id"]
+            else row["idempotency_key"],
+        )
     return len(rows)
 
 
@@ -310,15 +354,15 @@ def ensure_db(n_events: int) -> Path:
     con = duckdb.connect(str(tmp))
     con.execute("SET TimeZone = 'UTC'")
     t0 = time.perf_counter()
-    casts = ", ".join(
-        f"{c}::UUID" if c in ("event_id", "target_event_id") else c for c in COLUMNS
-    )
+    casts = ", ".join(f"{c}::UUID" if c in ("event_id", "target_event_id") else c for c in COLUMNS)
     if n_events >= DIRECT_FROM:  # too big to go through a parquet file and Arrow: SQL directly
         con.execute("SET preserve_insertion_order = true")
         con.execute(f"INSERT INTO events SELECT {casts} FROM ({generation_sql(n_events)})")
     else:
         parquet = ensure_log(n_events)
-        con.execute(f"INSERT INTO events SELECT {casts} FROM read_parquet('{parquet}') ORDER BY seq")
+        con.execute(
+            f"INSERT INTO events SELECT {casts} FROM read_parquet('{parquet}') ORDER BY seq"
+        )
     rebuild_deal_state(con)
     con.execute("CHECKPOINT")
     con.close()

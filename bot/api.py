@@ -68,9 +68,7 @@ class EventsRejectedError(UserInputError):
 
     def __init__(self, problems: list[dict[str, Any]], total: int) -> None:
         self.problems = problems
-        super().__init__(
-            f"{len(problems)} of {total} event(s) are invalid; nothing was written"
-        )
+        super().__init__(f"{len(problems)} of {total} event(s) are invalid; nothing was written")
 
 
 @dataclass(frozen=True)
@@ -113,8 +111,10 @@ def make_api(deps: ApiDeps) -> web.Application:
     app = web.Application(middlewares=[json_errors], client_max_size=deps.max_body)
     app[DEPS] = deps
     app[SNAPSHOT] = SnapshotSql(
-        deps.events.store, deps.snapshot_path,
-        timeout_s=deps.sql_timeout_s, max_rows=deps.sql_max_rows,
+        deps.events.store,
+        deps.snapshot_path,
+        timeout_s=deps.sql_timeout_s,
+        max_rows=deps.sql_max_rows,
     )
     app[SQL_SLOTS] = asyncio.Semaphore(SQL_CONCURRENCY)
     app.cleanup_ctx.append(snapshot_ctx)
@@ -213,8 +213,14 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
     except UserInputError as exc:
         return error_response(400, "bad_request", str(exc))
     except ConcurrencyError as exc:
-        return error_response(409, "version_conflict", str(exc), stream_id=exc.stream_id,
-                              expected_version=exc.expected, actual_version=exc.actual)
+        return error_response(
+            409,
+            "version_conflict",
+            str(exc),
+            stream_id=exc.stream_id,
+            expected_version=exc.expected,
+            actual_version=exc.actual,
+        )
     except IdempotencyKeyReuseError as exc:
         return error_response(409, "idempotency_conflict", str(exc))
     except (InvalidEventError, UnknownStreamError) as exc:
@@ -312,12 +318,14 @@ def resolve_lab(ctx: CommandContext, text: str, *, option: str) -> str:
 async def health(request: web.Request) -> web.Response:
     deps = request.app[DEPS]
     events = await deps.events.read(deps.events.store.count)
-    return json_response({
-        "status": "ok",
-        "events": events,
-        "head": deps.events.store.head,
-        "sql_snapshot_seq": request.app[SNAPSHOT].head,
-    })
+    return json_response(
+        {
+            "status": "ok",
+            "events": events,
+            "head": deps.events.store.head,
+            "sql_snapshot_seq": request.app[SNAPSHOT].head,
+        }
+    )
 
 
 async def get_position(request: web.Request) -> web.Response:
@@ -384,20 +392,23 @@ async def post_sql(request: web.Request) -> web.Response:
     if not (isinstance(body, dict) and set(body) == {"query"} and isinstance(body["query"], str)):
         raise UserInputError('send a JSON object {"query": "SELECT ..."} and nothing else')
     if not _is_unicode(body["query"]):
-        raise UserInputError("the query holds a lone surrogate (\\ud800-\\udfff); "
-                             "send valid Unicode")
+        raise UserInputError(
+            "the query holds a lone surrogate (\\ud800-\\udfff); send valid Unicode"
+        )
     snapshot = request.app[SNAPSHOT]
     async with request.app[SQL_SLOTS]:
         answer = await asyncio.to_thread(snapshot.run, body["query"])
     result = answer.result
-    return json_response({
-        "columns": result.columns,
-        "types": result.types,
-        "rows": [list(row) for row in result.rows],
-        "truncated": result.truncated,
-        "elapsed_ms": round(result.elapsed_ms, 3),
-        "snapshot_seq": answer.snapshot_seq,
-    })
+    return json_response(
+        {
+            "columns": result.columns,
+            "types": result.types,
+            "rows": [list(row) for row in result.rows],
+            "truncated": result.truncated,
+            "elapsed_ms": round(result.elapsed_ms, 3),
+            "snapshot_seq": answer.snapshot_seq,
+        }
+    )
 
 
 async def get_openapi(request: web.Request) -> web.Response:
@@ -417,8 +428,9 @@ def check_token(request: web.Request, token: SecretStr | None) -> None:
     if scheme.lower() != "bearer" or not given.strip():
         raise UnauthorizedError("send the API token as 'Authorization: Bearer <token>'")
     # surrogatepass: any header text encodes, and differs from the token unless it is the token.
-    if not hmac.compare_digest(given.strip().encode("utf-8", "surrogatepass"),
-                               secret.encode("utf-8", "surrogatepass")):
+    if not hmac.compare_digest(
+        given.strip().encode("utf-8", "surrogatepass"), secret.encode("utf-8", "surrogatepass")
+    ):
         raise UnauthorizedError("the API token is wrong")
 
 
@@ -439,8 +451,12 @@ async def post_events(request: web.Request) -> web.Response:
             "duplicates": len(result.duplicates),
             "head": deps.events.store.head,
             "events": [
-                {"event_id": str(e.event_id), "stream_id": e.stream_id, "version": e.version,
-                 "seq": e.seq}
+                {
+                    "event_id": str(e.event_id),
+                    "stream_id": e.stream_id,
+                    "version": e.version,
+                    "seq": e.seq,
+                }
                 for e in result.recorded
             ],
         },
@@ -493,18 +509,30 @@ def _errors(*statuses: int) -> dict[str, Any]:
         500: "Unexpected error (logged); the detail is generic.",
         503: "The event store is not available.",
     }
-    return {str(s): {"description": meaning[s], "content": _json_content(_ref("Error"))}
-            for s in statuses}
+    return {
+        str(s): {"description": meaning[s], "content": _json_content(_ref("Error"))}
+        for s in statuses
+    }
 
 
 def _query(name: str, description: str, **schema: Any) -> dict[str, Any]:
-    return {"name": name, "in": "query", "required": False, "description": description,
-            "schema": {"type": "string", **schema}}
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": description,
+        "schema": {"type": "string", **schema},
+    }
 
 
 def _path(name: str, description: str) -> dict[str, Any]:
-    return {"name": name, "in": "path", "required": True, "description": description,
-            "schema": {"type": "string"}}
+    return {
+        "name": name,
+        "in": "path",
+        "required": True,
+        "description": description,
+        "schema": {"type": "string"},
+    }
 
 
 def openapi_document() -> dict[str, Any]:
@@ -522,101 +550,201 @@ def openapi_document() -> dict[str, Any]:
             "Answers are the same JSON as `computewatch ask ... --json`.",
         },
         "paths": {
-            "/health": {"get": {
-                "summary": "Liveness and the log's size",
-                "operationId": "health",
-                "responses": {"200": {"description": ok, "content": _json_content(_ref("Health"))},
-                              **_errors(500, 503)},
-            }},
-            "/positions/{lab}": {"get": {
-                "summary": "A lab's compute position (as `/position`)",
-                "operationId": "getPosition",
-                "parameters": [_path("lab", "Slug, name or alias of the lab."), as_of, known_at],
-                "responses": {"200": {"description": ok,
-                                      "content": _json_content(_ref("Position"))},
-                              **_errors(400, 404, 500, 503)},
-            }},
-            "/compare": {"get": {
-                "summary": "Two to six labs side by side (as `/compare`)",
-                "operationId": "compare",
-                "parameters": [
-                    {**_query("labs", "Comma-separated labs, e.g. anthropic,openai."),
-                     "required": True},
-                    as_of, known_at,
-                ],
-                "responses": {"200": {"description": ok, "content": _json_content(
-                    {"type": "object", "required": ["labs", "ratios", "overlaps"],
-                     "properties": {"as_of": {"type": ["string", "null"]},
-                                    "known_at": {"type": ["string", "null"]},
-                                    "labs": {"type": "array", "items": _ref("Position")},
-                                    "ratios": {"type": "object"},
-                                    "overlaps": {"type": "array"}}})},
-                              **_errors(400, 404, 500, 503)},
-            }},
-            "/deals": {"get": {
-                "summary": "Deals, newest first, ten a page (as `/deals`)",
-                "operationId": "listDeals",
-                "parameters": [
-                    _query("lab", "Only this lab."),
-                    _query("status", "Only this status (rumored, negotiating, loi, signed, "
-                           "operational, shelved, cancelled)."),
-                    _query("kind", "Only this kind of deal."),
-                    _query("since", "Changed on or after YYYY-MM-DD.", **date),
-                    _query("page", "Page number, from 1.", pattern=r"^\d+$"),
-                ],
-                "responses": {"200": {"description": ok, "content": _json_content(
-                    {"type": "object", "required": ["total", "page", "pages", "deals"],
-                     "properties": {"total": {"type": "integer"}, "page": {"type": "integer"},
-                                    "pages": {"type": "integer"},
-                                    "deals": {"type": "array", "items": {"type": "object"}}}})},
-                              **_errors(400, 404, 500, 503)},
-            }},
-            "/deals/{id}": {"get": {
-                "summary": "One deal's state and timeline (as `/deal`)",
-                "operationId": "getDeal",
-                "parameters": [_path("id", "The deal id, or a unique part of it.")],
-                "responses": {"200": {"description": ok, "content": _json_content(
-                    {"type": "object", "required": ["deal_id", "state", "events"],
-                     "properties": {"deal_id": {"type": "string"},
-                                    "state": {"type": ["object", "null"]},
-                                    "events": {"type": "array", "items": {"type": "object"}}}})},
-                              **_errors(400, 404, 500, 503)},
-            }},
-            "/sql": {"post": {
-                "summary": "One read-only SQL query over a snapshot of the log",
-                "operationId": "runSql",
-                "requestBody": {"required": True, "content": _json_content(
-                    {"type": "object", "required": ["query"], "additionalProperties": False,
-                     "properties": {"query": {"type": "string",
-                                              "examples": ["SELECT * FROM deals LIMIT 5"]}}})},
-                "responses": {"200": {"description": ok,
-                                      "content": _json_content(_ref("SqlResult"))},
-                              **_errors(400, 413, 500, 503)},
-            }},
-            "/events": {"post": {
-                "summary": "Append events, all or nothing (Bearer token required)",
-                "operationId": "appendEvents",
-                "security": [{"bearer": []}],
-                "requestBody": {"required": True, "content": _json_content({"oneOf": [
-                    {"type": "array", "minItems": 1, "items": _ref("Event")},
-                    {"type": "object", "required": ["events"], "additionalProperties": False,
-                     "properties": {"events": {"type": "array", "minItems": 1,
-                                               "items": _ref("Event")}}},
-                ]})},
-                "responses": {
-                    "201": {"description": "Some events were new",
-                            "content": _json_content(_ref("AppendResult"))},
-                    "200": {"description": "Every event was already stored (idempotent repeat)",
-                            "content": _json_content(_ref("AppendResult"))},
-                    **_errors(400, 401, 409, 413, 422, 500, 503),
-                },
-            }},
-            "/openapi.json": {"get": {
-                "summary": "This document",
-                "operationId": "openapi",
-                "responses": {"200": {"description": "OpenAPI 3.1 document",
-                                      "content": _json_content({"type": "object"})}},
-            }},
+            "/health": {
+                "get": {
+                    "summary": "Liveness and the log's size",
+                    "operationId": "health",
+                    "responses": {
+                        "200": {"description": ok, "content": _json_content(_ref("Health"))},
+                        **_errors(500, 503),
+                    },
+                }
+            },
+            "/positions/{lab}": {
+                "get": {
+                    "summary": "A lab's compute position (as `/position`)",
+                    "operationId": "getPosition",
+                    "parameters": [
+                        _path("lab", "Slug, name or alias of the lab."),
+                        as_of,
+                        known_at,
+                    ],
+                    "responses": {
+                        "200": {"description": ok, "content": _json_content(_ref("Position"))},
+                        **_errors(400, 404, 500, 503),
+                    },
+                }
+            },
+            "/compare": {
+                "get": {
+                    "summary": "Two to six labs side by side (as `/compare`)",
+                    "operationId": "compare",
+                    "parameters": [
+                        {
+                            **_query("labs", "Comma-separated labs, e.g. anthropic,openai."),
+                            "required": True,
+                        },
+                        as_of,
+                        known_at,
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": ok,
+                            "content": _json_content(
+                                {
+                                    "type": "object",
+                                    "required": ["labs", "ratios", "overlaps"],
+                                    "properties": {
+                                        "as_of": {"type": ["string", "null"]},
+                                        "known_at": {"type": ["string", "null"]},
+                                        "labs": {"type": "array", "items": _ref("Position")},
+                                        "ratios": {"type": "object"},
+                                        "overlaps": {"type": "array"},
+                                    },
+                                }
+                            ),
+                        },
+                        **_errors(400, 404, 500, 503),
+                    },
+                }
+            },
+            "/deals": {
+                "get": {
+                    "summary": "Deals, newest first, ten a page (as `/deals`)",
+                    "operationId": "listDeals",
+                    "parameters": [
+                        _query("lab", "Only this lab."),
+                        _query(
+                            "status",
+                            "Only this status (rumored, negotiating, loi, signed, "
+                            "operational, shelved, cancelled).",
+                        ),
+                        _query("kind", "Only this kind of deal."),
+                        _query("since", "Changed on or after YYYY-MM-DD.", **date),
+                        _query("page", "Page number, from 1.", pattern=r"^\d+$"),
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": ok,
+                            "content": _json_content(
+                                {
+                                    "type": "object",
+                                    "required": ["total", "page", "pages", "deals"],
+                                    "properties": {
+                                        "total": {"type": "integer"},
+                                        "page": {"type": "integer"},
+                                        "pages": {"type": "integer"},
+                                        "deals": {"type": "array", "items": {"type": "object"}},
+                                    },
+                                }
+                            ),
+                        },
+                        **_errors(400, 404, 500, 503),
+                    },
+                }
+            },
+            "/deals/{id}": {
+                "get": {
+                    "summary": "One deal's state and timeline (as `/deal`)",
+                    "operationId": "getDeal",
+                    "parameters": [_path("id", "The deal id, or a unique part of it.")],
+                    "responses": {
+                        "200": {
+                            "description": ok,
+                            "content": _json_content(
+                                {
+                                    "type": "object",
+                                    "required": ["deal_id", "state", "events"],
+                                    "properties": {
+                                        "deal_id": {"type": "string"},
+                                        "state": {"type": ["object", "null"]},
+                                        "events": {"type": "array", "items": {"type": "object"}},
+                                    },
+                                }
+                            ),
+                        },
+                        **_errors(400, 404, 500, 503),
+                    },
+                }
+            },
+            "/sql": {
+                "post": {
+                    "summary": "One read-only SQL query over a snapshot of the log",
+                    "operationId": "runSql",
+                    "requestBody": {
+                        "required": True,
+                        "content": _json_content(
+                            {
+                                "type": "object",
+                                "required": ["query"],
+                                "additionalProperties": False,
+                                "properties": {
+                                    "query": {
+                                        "type": "string",
+                                        "examples": ["SELECT * FROM deals LIMIT 5"],
+                                    }
+                                },
+                            }
+                        ),
+                    },
+                    "responses": {
+                        "200": {"description": ok, "content": _json_content(_ref("SqlResult"))},
+                        **_errors(400, 413, 500, 503),
+                    },
+                }
+            },
+            "/events": {
+                "post": {
+                    "summary": "Append events, all or nothing (Bearer token required)",
+                    "operationId": "appendEvents",
+                    "security": [{"bearer": []}],
+                    "requestBody": {
+                        "required": True,
+                        "content": _json_content(
+                            {
+                                "oneOf": [
+                                    {"type": "array", "minItems": 1, "items": _ref("Event")},
+                                    {
+                                        "type": "object",
+                                        "required": ["events"],
+                                        "additionalProperties": False,
+                                        "properties": {
+                                            "events": {
+                                                "type": "array",
+                                                "minItems": 1,
+                                                "items": _ref("Event"),
+                                            }
+                                        },
+                                    },
+                                ]
+                            }
+                        ),
+                    },
+                    "responses": {
+                        "201": {
+                            "description": "Some events were new",
+                            "content": _json_content(_ref("AppendResult")),
+                        },
+                        "200": {
+                            "description": "Every event was already stored (idempotent repeat)",
+                            "content": _json_content(_ref("AppendResult")),
+                        },
+                        **_errors(400, 401, 409, 413, 422, 500, 503),
+                    },
+                }
+            },
+            "/openapi.json": {
+                "get": {
+                    "summary": "This document",
+                    "operationId": "openapi",
+                    "responses": {
+                        "200": {
+                            "description": "OpenAPI 3.1 document",
+                            "content": _json_content({"type": "object"}),
+                        }
+                    },
+                }
+            },
         },
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
@@ -629,58 +757,117 @@ def _schemas() -> dict[str, Any]:
     number = {"type": "number"}
     nullable_date = {"type": ["string", "null"], "format": "date"}
     return {
-        "Error": {"type": "object", "required": ["error", "detail"], "properties": {
-            "error": {"type": "string", "examples": ["not_found"]},
-            "detail": {"type": "string"},
-            "errors": {"type": "array", "items": {"type": "object", "properties": {
-                "index": {"type": "integer"}, "reason": {"type": "string"}}}},
-        }},
-        "Health": {"type": "object", "required": ["status", "events", "head"], "properties": {
-            "status": {"const": "ok"}, "events": {"type": "integer"},
-            "head": {"type": "integer"}, "sql_snapshot_seq": {"type": "integer"},
-        }},
-        "Position": {"type": "object", "required": [
-            "lab", "as_of", "known_at", "capacity_mw", "committed_usd", "pipeline_usd",
-            "backing_usd", "by_kind", "by_provider", "provider_hhi", "chips", "deals",
-        ], "properties": {
-            "lab": {"type": "string"}, "as_of": nullable_date, "known_at": nullable_date,
-            "capacity_mw": {"type": "object", "properties": {
-                b: number for b in ("operational", "contracted", "pipeline", "rumored")}},
-            "committed_usd": number, "pipeline_usd": number, "backing_usd": number,
-            "by_kind": {"type": "object"}, "by_provider": {"type": "object"},
-            "provider_hhi": {"type": ["number", "null"]},
-            "chips": {"type": "array", "items": {"type": "object"}},
-            "deals": {"type": "integer"},
-        }},
-        "SqlResult": {"type": "object", "required": ["columns", "rows", "truncated"],
-                      "properties": {
-            "columns": {"type": "array", "items": {"type": "string"}},
-            "types": {"type": "array", "items": {"type": "string"}},
-            "rows": {"type": "array", "items": {"type": "array"}},
-            "truncated": {"type": "boolean"}, "elapsed_ms": number,
-            "snapshot_seq": {"type": "integer", "description": "The log position answered."},
-        }},
-        "Event": {"type": "object", "required": ["stream_id", "type", "occurred_at", "payload"],
-                  "description": "The project's event JSON (as `computewatch import` reads); "
-                  "seq, version and recorded_at are assigned by the store.",
-                  "properties": {
-            "stream_id": {"type": "string", "examples": ["deal:acme-cloud-1"]},
-            "type": {"type": "string", "examples": ["DealReported"]},
-            "schema": {"type": "integer"},
-            "occurred_at": {"type": "string", "format": "date-time"},
-            "actor": {"type": "string", "default": "api"},
-            "source_url": {"type": "string"}, "source_title": {"type": "string"},
-            "event_id": {"type": "string", "format": "uuid"},
-            "idempotency_key": {"type": "string"},
-            "expected_version": {"type": "integer", "minimum": 0},
-            "payload": {"type": "object"},
-        }},
-        "AppendResult": {"type": "object", "required": ["new", "duplicates", "head", "events"],
-                         "properties": {
-            "new": {"type": "integer"}, "duplicates": {"type": "integer"},
-            "head": {"type": "integer"},
-            "events": {"type": "array", "items": {"type": "object", "properties": {
-                "event_id": {"type": "string"}, "stream_id": {"type": "string"},
-                "version": {"type": "integer"}, "seq": {"type": "integer"}}}},
-        }},
+        "Error": {
+            "type": "object",
+            "required": ["error", "detail"],
+            "properties": {
+                "error": {"type": "string", "examples": ["not_found"]},
+                "detail": {"type": "string"},
+                "errors": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": {"index": {"type": "integer"}, "reason": {"type": "string"}},
+                    },
+                },
+            },
+        },
+        "Health": {
+            "type": "object",
+            "required": ["status", "events", "head"],
+            "properties": {
+                "status": {"const": "ok"},
+                "events": {"type": "integer"},
+                "head": {"type": "integer"},
+                "sql_snapshot_seq": {"type": "integer"},
+            },
+        },
+        "Position": {
+            "type": "object",
+            "required": [
+                "lab",
+                "as_of",
+                "known_at",
+                "capacity_mw",
+                "committed_usd",
+                "pipeline_usd",
+                "backing_usd",
+                "by_kind",
+                "by_provider",
+                "provider_hhi",
+                "chips",
+                "deals",
+            ],
+            "properties": {
+                "lab": {"type": "string"},
+                "as_of": nullable_date,
+                "known_at": nullable_date,
+                "capacity_mw": {
+                    "type": "object",
+                    "properties": {
+                        b: number for b in ("operational", "contracted", "pipeline", "rumored")
+                    },
+                },
+                "committed_usd": number,
+                "pipeline_usd": number,
+                "backing_usd": number,
+                "by_kind": {"type": "object"},
+                "by_provider": {"type": "object"},
+                "provider_hhi": {"type": ["number", "null"]},
+                "chips": {"type": "array", "items": {"type": "object"}},
+                "deals": {"type": "integer"},
+            },
+        },
+        "SqlResult": {
+            "type": "object",
+            "required": ["columns", "rows", "truncated"],
+            "properties": {
+                "columns": {"type": "array", "items": {"type": "string"}},
+                "types": {"type": "array", "items": {"type": "string"}},
+                "rows": {"type": "array", "items": {"type": "array"}},
+                "truncated": {"type": "boolean"},
+                "elapsed_ms": number,
+                "snapshot_seq": {"type": "integer", "description": "The log position answered."},
+            },
+        },
+        "Event": {
+            "type": "object",
+            "required": ["stream_id", "type", "occurred_at", "payload"],
+            "description": "The project's event JSON (as `computewatch import` reads); "
+            "seq, version and recorded_at are assigned by the store.",
+            "properties": {
+                "stream_id": {"type": "string", "examples": ["deal:acme-cloud-1"]},
+                "type": {"type": "string", "examples": ["DealReported"]},
+                "schema": {"type": "integer"},
+                "occurred_at": {"type": "string", "format": "date-time"},
+                "actor": {"type": "string", "default": "api"},
+                "source_url": {"type": "string"},
+                "source_title": {"type": "string"},
+                "event_id": {"type": "string", "format": "uuid"},
+                "idempotency_key": {"type": "string"},
+                "expected_version": {"type": "integer", "minimum": 0},
+                "payload": {"type": "object"},
+            },
+        },
+        "AppendResult": {
+            "type": "object",
+            "required": ["new", "duplicates", "head", "events"],
+            "properties": {
+                "new": {"type": "integer"},
+                "duplicates": {"type": "integer"},
+                "head": {"type": "integer"},
+                "events": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": {
+                            "event_id": {"type": "string"},
+                            "stream_id": {"type": "string"},
+                            "version": {"type": "integer"},
+                            "seq": {"type": "integer"},
+                        },
+                    },
+                },
+            },
+        },
     }

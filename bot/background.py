@@ -33,8 +33,11 @@ class Background:
         self.api = await serve_api(
             deps, self.settings.computewatch_api_host, self.settings.computewatch_api_port
         )
-        log.warning("HTTP API on http://%s:%s", self.settings.computewatch_api_host,
-                    self.settings.computewatch_api_port)
+        log.warning(
+            "HTTP API on http://%s:%s",
+            self.settings.computewatch_api_host,
+            self.settings.computewatch_api_port,
+        )
 
     async def stop(self) -> None:
         if self.api is not None:

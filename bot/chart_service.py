@@ -19,9 +19,8 @@ def chart_png(ctx: CommandContext, request: ChartRequest) -> bytes:
     dates = month_ends(start.date(), end.date())
     series = collect_series(
         lambda labs, when: ctx.queries.positions(labs, as_of=when, known_at=known_at),
-        request.labs, dates,
+        request.labs,
+        dates,
     )
     label = f"as known on {known_at:%Y-%m-%d}" if known_at else None
     return render_positions_chart(series, title=request.title, known_at_label=label)
-
-

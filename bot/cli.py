@@ -21,8 +21,12 @@ def build_parser() -> argparse.ArgumentParser:
         prog="computewatch",
         description="Market intelligence on the AI compute race: deals, positions, digests.",
     )
-    parser.add_argument("--db", type=Path, default=None,
-                        help="DuckDB file (default: $COMPUTEWATCH_DB, else the user data dir)")
+    parser.add_argument(
+        "--db",
+        type=Path,
+        default=None,
+        help="DuckDB file (default: $COMPUTEWATCH_DB, else the user data dir)",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log more")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -35,13 +39,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     imp = sub.add_parser("import", help="import events from a JSONL file")
     imp.add_argument("file", type=Path)
-    imp.add_argument("--skip-invalid", action="store_true",
-                     help="import the valid lines even if some are invalid")
+    imp.add_argument(
+        "--skip-invalid",
+        action="store_true",
+        help="import the valid lines even if some are invalid",
+    )
 
     exp = sub.add_parser("export", help="export the log as JSONL and Parquet")
     exp.add_argument("dir", type=Path)
-    exp.add_argument("--parquet", action="store_true",
-                     help="write Parquet partitioned by month (DIR/events/month=YYYY-MM/)")
+    exp.add_argument(
+        "--parquet",
+        action="store_true",
+        help="write Parquet partitioned by month (DIR/events/month=YYYY-MM/)",
+    )
 
     ext = sub.add_parser("extract", help="find deals in article text files (no database)")
     ext.add_argument("files", type=Path, nargs="+")
@@ -52,13 +62,17 @@ def build_parser() -> argparse.ArgumentParser:
     sql.add_argument("--max-rows", type=int, default=1000)
     sql.add_argument("--timeout", type=float, default=5.0, help="seconds (default 5)")
     sql.add_argument("--csv", action="store_true", help="print CSV instead of a table")
-    sql.add_argument("--no-api", action="store_true",
-                     help="query the file directly, not a running bot's API")
+    sql.add_argument(
+        "--no-api", action="store_true", help="query the file directly, not a running bot's API"
+    )
     dig = sub.add_parser("digest", help="print the weekly digest of a past ISO week")
     dig.add_argument("--week", help="ISO week, e.g. 2026-W05 (default: the last complete week)")
     dig.add_argument("--as-json", action="store_true", help="print the digest as JSON")
-    dig.add_argument("--post", action="store_true",
-                     help="also post it to DIGEST_CHANNEL_ID (needs DISCORD_TOKEN)")
+    dig.add_argument(
+        "--post",
+        action="store_true",
+        help="also post it to DIGEST_CHANNEL_ID (needs DISCORD_TOKEN)",
+    )
     _add_feed_parsers(sub)
     return parser
 
@@ -68,8 +82,9 @@ def _add_feed_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     feeds = sub.add_parser("feeds", help="news feeds (COMPUTEWATCH_FEEDS)")
     feeds_sub = feeds.add_subparsers(dest="feeds_command", required=True, metavar="ACTION")
     poll = feeds_sub.add_parser("poll", help="poll the feeds and record deal candidates")
-    poll.add_argument("--once", action="store_true", required=True,
-                      help="poll every feed once and exit")
+    poll.add_argument(
+        "--once", action="store_true", required=True, help="poll every feed once and exit"
+    )
     poll.add_argument("--force", action="store_true", help="ignore backoff and pauses")
 
     review = sub.add_parser("review", help="list pending feed candidates; accept or reject one")
@@ -85,8 +100,10 @@ def _add_feed_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     settings = Settings()
     db = args.db or settings.computewatch_db
     try:
@@ -136,18 +153,24 @@ def cmd_import(args: argparse.Namespace, settings: Settings, db: Path) -> int:
     total = sum(1 for line in args.file.open("rb") if line.strip())
     with EventStore(db) as store, Progress(transient=True, disable=total < 20_000) as bar:
         task = bar.add_task("importing", total=total)
-        report = import_events(store, args.file, skip_invalid=args.skip_invalid,
-                               progress=lambda n: bar.advance(task, n))
+        report = import_events(
+            store,
+            args.file,
+            skip_invalid=args.skip_invalid,
+            progress=lambda n: bar.advance(task, n),
+        )
     for rejected in report.rejected[:50]:
         print(f"line {rejected.line}: {rejected.reason}", file=sys.stderr)
     if len(report.rejected) > 50:
         print(f"... and {len(report.rejected) - 50} more rejected lines", file=sys.stderr)
     if report.rejected and not args.skip_invalid:
-        print(f"{len(report.rejected)} invalid line(s): nothing was imported "
-              "(fix them, or use --skip-invalid to import the rest)", file=sys.stderr)
+        print(
+            f"{len(report.rejected)} invalid line(s): nothing was imported "
+            "(fix them, or use --skip-invalid to import the rest)",
+            file=sys.stderr,
+        )
         return 1
-    print(f"{report.new} new, {report.present} already present, "
-          f"{len(report.rejected)} rejected")
+    print(f"{report.new} new, {report.present} already present, {len(report.rejected)} rejected")
     return 0
 
 
@@ -183,8 +206,15 @@ def cmd_sql(args: argparse.Namespace, settings: Settings, db: Path) -> int:
 
     host = settings.computewatch_api_host
     api_url = None if args.no_api else f"http://{host}:{settings.computewatch_api_port}"
-    return run_sql(db, args.query, max_rows=args.max_rows, timeout_s=args.timeout,
-                   as_csv=args.csv, seed=settings.computewatch_seed, api_url=api_url)
+    return run_sql(
+        db,
+        args.query,
+        max_rows=args.max_rows,
+        timeout_s=args.timeout,
+        as_csv=args.csv,
+        seed=settings.computewatch_seed,
+        api_url=api_url,
+    )
 
 
 def cmd_digest(args: argparse.Namespace, settings: Settings, db: Path) -> int:
@@ -240,12 +270,18 @@ def cmd_review(args: argparse.Namespace, settings: Settings, db: Path) -> int:
             for c in pending:
                 d = c.payload.deal
                 figures = ", ".join(
-                    f for f in (f"{d.capacity_mw:g} MW" if d.capacity_mw else "",
-                                f"${d.value_usd:,.0f}" if d.value_usd else "") if f
+                    f
+                    for f in (
+                        f"{d.capacity_mw:g} MW" if d.capacity_mw else "",
+                        f"${d.value_usd:,.0f}" if d.value_usd else "",
+                    )
+                    if f
                 )
-                print(f"{c.short_id}  {c.payload.action:<8} {c.payload.matched_deal or '-'}  "
-                      f"{d.lab} {d.kind} {d.status}"
-                      f"{' ' + figures if figures else ''}  {c.payload.article_url}")
+                print(
+                    f"{c.short_id}  {c.payload.action:<8} {c.payload.matched_deal or '-'}  "
+                    f"{d.lab} {d.kind} {d.status}"
+                    f"{' ' + figures if figures else ''}  {c.payload.article_url}"
+                )
             print(f"{len(pending)} pending candidate(s)")
             return 0
         stream = review.resolve_stream(store, args.id)
@@ -254,8 +290,10 @@ def cmd_review(args: argparse.Namespace, settings: Settings, db: Path) -> int:
             if args.deal:
                 edits["deal_id"] = args.deal
             decision = review.accept(store, stream, "cli", edits)
-            print(f"accepted {stream}: {decision.action} of deal {decision.deal_id} "
-                  f"({len(decision.events)} events)")
+            print(
+                f"accepted {stream}: {decision.action} of deal {decision.deal_id} "
+                f"({len(decision.events)} events)"
+            )
         else:
             review.reject(store, stream, "cli", args.reason)
             print(f"rejected {stream}")

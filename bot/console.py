@@ -27,7 +27,7 @@ def split_flags(line: str) -> tuple[str, bool, str | None]:
         if i + 1 >= len(words):
             raise UserInputError("--chart needs a file name, e.g. --chart anthropic.png")
         chart = words[i + 1]
-        del words[i: i + 2]
+        del words[i : i + 2]
     words = [w for w in words if w != "--json"]
     return " ".join(words), as_json, chart
 
@@ -58,8 +58,13 @@ def answer_line(services: Services, line: str) -> str:
         return "! Something went wrong; the error is in the log.\n"
 
 
-def run_console(services: Services, *, stdin: TextIO | None = None, stdout: TextIO | None = None,
-                history: Path | None = None) -> None:
+def run_console(
+    services: Services,
+    *,
+    stdin: TextIO | None = None,
+    stdout: TextIO | None = None,
+    history: Path | None = None,
+) -> None:
     """Interactive prompt with history and completion on a terminal; plain lines otherwise."""
     stdin = stdin or sys.stdin
     stdout = stdout or sys.stdout

@@ -164,9 +164,15 @@ def _name_fn(registry: PartyRegistry | None) -> Callable[[str | None], str]:
 
 
 def _item(e: WeekEvent, text: str) -> DigestItem:
-    return DigestItem(deal_id=e.deal_id, lab=e.lab, text=text, occurred_at=e.occurred_at,
-                      recorded_at=e.recorded_at, source_url=e.source_url,
-                      source_title=e.source_title)
+    return DigestItem(
+        deal_id=e.deal_id,
+        lab=e.lab,
+        text=text,
+        occurred_at=e.occurred_at,
+        recorded_at=e.recorded_at,
+        source_url=e.source_url,
+        source_title=e.source_title,
+    )
 
 
 def _late(e: WeekEvent, start: datetime) -> str:
@@ -185,19 +191,43 @@ def build_digest(queries: Queries, week: str, registry: PartyRegistry | None = N
     for e in events:
         title = e.deal_title or e.deal_id
         if e.type == "DealReported":
-            size = ", ".join(x for x in (gw(e.capacity_mw) if e.capacity_mw else "",
-                                         usd(e.value_usd) if e.value_usd else "") if x)
-            new_deals.append(_item(e, f"{name(e.lab)}: {title} — {e.status}"
-                                   + (f", {size}" if size else "") + _late(e, start)))
+            size = ", ".join(
+                x
+                for x in (
+                    gw(e.capacity_mw) if e.capacity_mw else "",
+                    usd(e.value_usd) if e.value_usd else "",
+                )
+                if x
+            )
+            new_deals.append(
+                _item(
+                    e,
+                    f"{name(e.lab)}: {title} — {e.status}"
+                    + (f", {size}" if size else "")
+                    + _late(e, start),
+                )
+            )
         elif e.type == "DealStatusChanged":
             arrow = f"{e.previous_status} → {e.status}" if e.previous_status else f"→ {e.status}"
             why = f" ({e.reason})" if e.reason else ""
             changes.append(_item(e, f"{name(e.lab)}: {title} {arrow}{why}" + _late(e, start)))
         elif e.type == "DealTermsRevised":
-            terms = ", ".join(x for x in (gw(e.capacity_mw) if e.capacity_mw else "",
-                                          usd(e.value_usd) if e.value_usd else "") if x)
-            changes.append(_item(e, f"{name(e.lab)}: {title} terms revised"
-                                 + (f" to {terms}" if terms else "") + _late(e, start)))
+            terms = ", ".join(
+                x
+                for x in (
+                    gw(e.capacity_mw) if e.capacity_mw else "",
+                    usd(e.value_usd) if e.value_usd else "",
+                )
+                if x
+            )
+            changes.append(
+                _item(
+                    e,
+                    f"{name(e.lab)}: {title} terms revised"
+                    + (f" to {terms}" if terms else "")
+                    + _late(e, start),
+                )
+            )
         elif e.type == "CapacityCameOnline":
             mw = gw(e.online_mw) if e.online_mw else "capacity"
             online.append(_item(e, f"{name(e.lab)}: {mw} online at {title}" + _late(e, start)))
@@ -213,41 +243,63 @@ def build_digest(queries: Queries, week: str, registry: PartyRegistry | None = N
         mover = None
     quiet = not (new_deals or changes or online or restatements or retractions)
     if mover is not None:
-        headline = (f"{name(mover.lab)} moved most: {signed_gw(mover.change_mw)} committed, "
-                    f"now {gw(mover.committed_mw)}")
+        headline = (
+            f"{name(mover.lab)} moved most: {signed_gw(mover.change_mw)} committed, "
+            f"now {gw(mover.committed_mw)}"
+        )
     elif quiet:
         headline = "A quiet week: nothing new was recorded"
     else:
         headline = f"{len(new_deals)} new deal(s), no change in committed capacity"
     return Digest(
-        week=week, start=start, end=end, new_deals=new_deals, status_changes=changes,
-        capacity_online=online, restatements=restatements, leaderboard=leaderboard,
-        mover=mover.lab if mover else None, headline=headline,
-        pending_candidates=pending_candidates(queries.store, end), quiet=quiet,
+        week=week,
+        start=start,
+        end=end,
+        new_deals=new_deals,
+        status_changes=changes,
+        capacity_online=online,
+        restatements=restatements,
+        leaderboard=leaderboard,
+        mover=mover.lab if mover else None,
+        headline=headline,
+        pending_candidates=pending_candidates(queries.store, end),
+        quiet=quiet,
     )
 
 
 def _leaderboard(now: dict[str, Position], then: dict[str, Position]) -> list[LeaderRow]:
-    labs = [lab for lab in set(now) | set(then)
-            if (lab in now and now[lab].deals) or (lab in then and then[lab].deals)]
+    labs = [
+        lab
+        for lab in set(now) | set(then)
+        if (lab in now and now[lab].deals) or (lab in then and then[lab].deals)
+    ]
     ordered = sorted(labs, key=lambda lab: (-committed_mw(now[lab]) if lab in now else 0.0, lab))
     rows = []
     for rank, lab in enumerate(ordered, 1):
         current = committed_mw(now[lab]) if lab in now else 0.0
         before = committed_mw(then[lab]) if lab in then else 0.0
         p = now.get(lab)
-        rows.append(LeaderRow(
-            rank=rank, lab=lab, committed_mw=current, previous_mw=before,
-            change_mw=current - before,
-            pipeline_mw=p.capacity_mw.pipeline if p else 0.0,
-            committed_usd=p.committed_usd if p else 0.0,
-        ))
+        rows.append(
+            LeaderRow(
+                rank=rank,
+                lab=lab,
+                committed_mw=current,
+                previous_mw=before,
+                change_mw=current - before,
+                pipeline_mw=p.capacity_mw.pipeline if p else 0.0,
+                committed_usd=p.committed_usd if p else 0.0,
+            )
+        )
     return rows
 
 
 def _restatements(
-    then: dict[str, Position], restated: dict[str, Position], events: list[WeekEvent],
-    retractions: list[WeekRetraction], start: datetime, name: Callable[[str | None], str],
+    then: dict[str, Position],
+    restated: dict[str, Position],
+    events: list[WeekEvent],
+    retractions: list[WeekRetraction],
+    start: datetime,
+    name: Callable[[str | None], str],
 ) -> list[Restatement]:
     out = []
     for lab in sorted(set(then) | set(restated)):
@@ -259,19 +311,28 @@ def _restatements(
         sources: list[tuple[str, str]] = []
         for r in retractions:
             if r.lab == lab:
-                reasons.append(f"{r.deal_id}: {r.type} of {r.occurred_at:%Y-%m-%d} retracted"
-                               + (f" ({r.reason})" if r.reason else ""))
+                reasons.append(
+                    f"{r.deal_id}: {r.type} of {r.occurred_at:%Y-%m-%d} retracted"
+                    + (f" ({r.reason})" if r.reason else "")
+                )
                 if r.source_url:
                     sources.append((f"{r.deal_id}: retraction", r.source_url))
         for e in events:
             if e.lab == lab and e.occurred_at < start:
-                reasons.append(f"{e.deal_id}: {e.type} dated {e.occurred_at:%Y-%m-%d} "
-                               "reported late")
+                reasons.append(
+                    f"{e.deal_id}: {e.type} dated {e.occurred_at:%Y-%m-%d} reported late"
+                )
                 if e.source_url:
                     sources.append((f"{e.deal_id}: {e.source_title or e.type}", e.source_url))
-        out.append(Restatement(lab=lab, was_mw=was, now_mw=now,
-                               reasons=reasons or ["revised figures recorded this week"],
-                               sources=sources))
+        out.append(
+            Restatement(
+                lab=lab,
+                was_mw=was,
+                now_mw=now,
+                reasons=reasons or ["revised figures recorded this week"],
+                sources=sources,
+            )
+        )
     return out
 
 
@@ -308,29 +369,42 @@ def digest_answer(digest: Digest, registry: PartyRegistry | None = None) -> Answ
         return f" [{by_url[url]}]"
 
     facts: list[Fact] = []
-    for label, items in (("New deals", digest.new_deals),
-                         ("Status changes", digest.status_changes),
-                         ("Capacity online", digest.capacity_online)):
+    for label, items in (
+        ("New deals", digest.new_deals),
+        ("Status changes", digest.status_changes),
+        ("Capacity online", digest.capacity_online),
+    ):
         if items:
             refs = [ref(f"{i.deal_id}: {i.source_title or i.text}", i.source_url) for i in items]
-            facts.append(Fact(name=f"{label} ({len(items)})",
-                              value=_lines([i.text for i in items], refs), inline=False))
+            facts.append(
+                Fact(
+                    name=f"{label} ({len(items)})",
+                    value=_lines([i.text for i in items], refs),
+                    inline=False,
+                )
+            )
     if digest.restatements:
         texts, refs = [], []
         for r in digest.restatements:
-            texts.append(f"{name(r.lab)} last week: {gw(r.was_mw)} → {gw(r.now_mw)} "
-                         f"({'; '.join(r.reasons)})")
+            texts.append(
+                f"{name(r.lab)} last week: {gw(r.was_mw)} → {gw(r.now_mw)} ({'; '.join(r.reasons)})"
+            )
             refs.append("".join(ref(t, u) for t, u in r.sources[:3]))
-        facts.append(Fact(name=f"Restatements ({len(texts)})", value=_lines(texts, refs),
-                          inline=False))
+        facts.append(
+            Fact(name=f"Restatements ({len(texts)})", value=_lines(texts, refs), inline=False)
+        )
     facts.append(Fact(name="Candidates waiting for review", value=str(digest.pending_candidates)))
-    rows = [[str(r.rank), name(r.lab), gw(r.committed_mw), signed_gw(r.change_mw),
-             gw(r.pipeline_mw)] for r in digest.leaderboard[:MAX_LEADERBOARD_ROWS]]
+    rows = [
+        [str(r.rank), name(r.lab), gw(r.committed_mw), signed_gw(r.change_mw), gw(r.pipeline_mw)]
+        for r in digest.leaderboard[:MAX_LEADERBOARD_ROWS]
+    ]
     notes = []
     if digest.quiet:
         notes.append("A quiet week: no deal, status change or capacity was recorded.")
-    notes.append(f"Figures as known at the end of {digest.week} (UTC); "
-                 "/explain <lab> contracted shows the deals and sources behind each figure.")
+    notes.append(
+        f"Figures as known at the end of {digest.week} (UTC); "
+        "/explain <lab> contracted shows the deals and sources behind each figure."
+    )
     start_day = digest.start.date().isoformat()
     end_day = digest.end.date().isoformat()
     answer = Answer(
@@ -338,12 +412,21 @@ def digest_answer(digest: Digest, registry: PartyRegistry | None = None) -> Answ
         title=f"Weekly digest {digest.week}: {digest.headline}"[:MAX_TITLE],
         summary=f"{start_day} to {end_day}. {digest.headline}.",
         facts=facts[:MAX_FACTS],
-        table=Table(columns=["#", "lab", "committed", "change", "pipeline"], rows=rows,
-                    numeric=[True, False, True, True, True]),
+        table=Table(
+            columns=["#", "lab", "committed", "change", "pipeline"],
+            rows=rows,
+            numeric=[True, False, True, True, True],
+        ),
         sources=sources,
         notes=notes,
-        chart=ChartRequest(labs=leading_labs(digest), title=f"Leading labs to {digest.week}",
-                           as_of=end_day, known_at=end_day) if leading_labs(digest) else None,
+        chart=ChartRequest(
+            labs=leading_labs(digest),
+            title=f"Leading labs to {digest.week}",
+            as_of=end_day,
+            known_at=end_day,
+        )
+        if leading_labs(digest)
+        else None,
         data=digest_json(digest),
     )
     return fit_to_discord(answer)
@@ -392,12 +475,17 @@ def digest_chart_png(queries: Queries, digest: Digest) -> bytes | None:
     first_day = (digest.end - timedelta(days=365)).date()
     dates = month_ends(first_day, digest.end.date())
     series = collect_series(
-        lambda wanted, when: queries.positions(wanted, as_of=min(when, digest.end),
-                                               known_at=digest.end),
-        labs, [min(d, digest.end) for d in dates],
+        lambda wanted, when: queries.positions(
+            wanted, as_of=min(when, digest.end), known_at=digest.end
+        ),
+        labs,
+        [min(d, digest.end) for d in dates],
     )
-    return render_positions_chart(series, title=f"Leading labs, 12 months to {digest.week}",
-                                  known_at_label=f"as known at the end of {digest.week}")
+    return render_positions_chart(
+        series,
+        title=f"Leading labs, 12 months to {digest.week}",
+        known_at_label=f"as known at the end of {digest.week}",
+    )
 
 
 def digest_command(ctx: CommandContext, week: str | None = None) -> Answer:

@@ -47,8 +47,9 @@ MAX_BACKOFF = timedelta(hours=6)
 # A server may ask for a day's rest, not a month's: beyond that we treat it as an error.
 MAX_RETRY_AFTER = timedelta(hours=24)
 USER_AGENT = "computewatch/0.1 (+https://github.com/computewatch; feed reader)"
-ACCEPT = ("application/rss+xml, application/atom+xml, application/xml;q=0.9, text/xml;q=0.8, "
-          "*/*;q=0.1")
+ACCEPT = (
+    "application/rss+xml, application/atom+xml, application/xml;q=0.9, text/xml;q=0.8, */*;q=0.1"
+)
 # Entity declarations are how "billion laughs" and external-entity attacks work; no news feed
 # needs them. A DOCTYPE with an internal subset ("[") is where they would be declared.
 _ENTITY = re.compile(rb"<!ENTITY", re.IGNORECASE)
@@ -72,8 +73,9 @@ class LogNotifier:
 class FeedError(Exception):
     """Raised when a feed cannot be fetched or read; the poll counts it as a failure."""
 
-    def __init__(self, message: str, *, status: int | None = None,
-                 retry_after: timedelta | None = None) -> None:
+    def __init__(
+        self, message: str, *, status: int | None = None, retry_after: timedelta | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.retry_after = retry_after
@@ -104,8 +106,13 @@ def normalise_url(url: str) -> str:
     port = parts.port
     if port and not ((scheme == "http" and port == 80) or (scheme == "https" and port == 443)):
         host = f"{host}:{port}"
-    query = urlencode([(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
-                       if not k.lower().startswith("utm_")])
+    query = urlencode(
+        [
+            (k, v)
+            for k, v in parse_qsl(parts.query, keep_blank_values=True)
+            if not k.lower().startswith("utm_")
+        ]
+    )
     path = parts.path.rstrip("/")
     return urlunsplit((scheme, host, path, query, ""))
 
@@ -200,8 +207,12 @@ class FeedItem:
 def parse_items(body: bytes, feed_url: str) -> list[FeedItem]:
     """The entries of a safe feed document; raises FeedError when it is not a feed at all."""
     check_safe_xml(body)
-    parsed = feedparser.parse(io.BytesIO(body), response_headers={"content-location": feed_url},
-                              sanitize_html=True, resolve_relative_uris=True)
+    parsed = feedparser.parse(
+        io.BytesIO(body),
+        response_headers={"content-location": feed_url},
+        sanitize_html=True,
+        resolve_relative_uris=True,
+    )
     entries: list[Any] = list(parsed.get("entries") or [])
     if parsed.get("bozo") and not entries:
         exc = parsed.get("bozo_exception")
@@ -222,8 +233,9 @@ def parse_items(body: bytes, feed_url: str) -> list[FeedItem]:
         text = "\n\n".join(t for t in (title and title.rstrip(".") + ".", text_body) if t)
         stamp = entry.get("published_parsed") or entry.get("updated_parsed")
         published = date(stamp.tm_year, stamp.tm_mon, stamp.tm_mday) if stamp else None
-        items.append(FeedItem(entry_id=entry_id, url=url, title=title, text=text,
-                              published=published))
+        items.append(
+            FeedItem(entry_id=entry_id, url=url, title=title, text=text, published=published)
+        )
     return items
 
 
@@ -357,34 +369,42 @@ class FeedPoller:
         await self._record_items(feed_url, items, report)
         await self._succeeded(state, status, headers)
 
-    async def _fetch(
-        self, feed_url: str, state: FeedState
-    ) -> tuple[int, bytes, dict[str, str]]:
+    async def _fetch(self, feed_url: str, state: FeedState) -> tuple[int, bytes, dict[str, str]]:
         headers = {"User-Agent": USER_AGENT, "Accept": ACCEPT}
         if state.etag:
             headers["If-None-Match"] = state.etag
         if state.last_modified:
             headers["If-Modified-Since"] = state.last_modified
         try:
-            async with self.session.get(feed_url, headers=headers, allow_redirects=True,
-                                        max_redirects=MAX_REDIRECTS) as resp:
-                kept = {k: v for k, v in resp.headers.items()
-                        if k.lower() in ("etag", "last-modified")}
+            async with self.session.get(
+                feed_url, headers=headers, allow_redirects=True, max_redirects=MAX_REDIRECTS
+            ) as resp:
+                kept = {
+                    k: v for k, v in resp.headers.items() if k.lower() in ("etag", "last-modified")
+                }
                 if resp.status == 304:
                     return 304, b"", kept
                 if resp.status in (429, 503) or resp.status >= 400:
                     wait = retry_after(resp.headers.get("Retry-After"), self.clock.now())
-                    raise FeedError(f"HTTP {resp.status} {resp.reason or ''}".strip(),
-                                    status=resp.status, retry_after=wait)
+                    raise FeedError(
+                        f"HTTP {resp.status} {resp.reason or ''}".strip(),
+                        status=resp.status,
+                        retry_after=wait,
+                    )
                 if resp.content_length is not None and resp.content_length > self.max_bytes:
-                    raise FeedError(f"the feed is {resp.content_length} bytes, over the cap of "
-                                    f"{self.max_bytes}", status=resp.status)
+                    raise FeedError(
+                        f"the feed is {resp.content_length} bytes, over the cap of "
+                        f"{self.max_bytes}",
+                        status=resp.status,
+                    )
                 body = bytearray()
                 async for chunk in resp.content.iter_chunked(64 * 1024):
                     body += chunk
                     if len(body) > self.max_bytes:
-                        raise FeedError(f"the feed is over the cap of {self.max_bytes} bytes",
-                                        status=resp.status)
+                        raise FeedError(
+                            f"the feed is over the cap of {self.max_bytes} bytes",
+                            status=resp.status,
+                        )
                 return resp.status, bytes(body), kept
         except aiohttp.TooManyRedirects as exc:
             raise FeedError(f"more than {MAX_REDIRECTS} redirects") from exc
@@ -395,12 +415,18 @@ class FeedPoller:
 
     async def _succeeded(self, state: FeedState, status: int, headers: dict[str, str]) -> None:
         lower = {k.lower(): v for k, v in headers.items()}
-        new = state.model_copy(update={
-            "etag": lower.get("etag", state.etag),
-            "last_modified": lower.get("last-modified", state.last_modified),
-            "failures": 0, "next_poll_at": None, "paused_until": None,
-            "last_polled_at": self.clock.now(), "last_status": status, "last_error": None,
-        })
+        new = state.model_copy(
+            update={
+                "etag": lower.get("etag", state.etag),
+                "last_modified": lower.get("last-modified", state.last_modified),
+                "failures": 0,
+                "next_poll_at": None,
+                "paused_until": None,
+                "last_polled_at": self.clock.now(),
+                "last_status": status,
+                "last_error": None,
+            }
+        )
         await self.store.read(self.state.put, new)
 
     async def _failed(self, state: FeedState, report: FeedReport, exc: FeedError) -> None:
@@ -416,10 +442,16 @@ class FeedPoller:
         if failures >= self.max_failures:
             paused_until = now + max(self.pause, wait)
             report.outcome = "paused"
-        new = state.model_copy(update={
-            "failures": failures, "next_poll_at": now + wait, "paused_until": paused_until,
-            "last_polled_at": now, "last_status": exc.status, "last_error": str(exc)[:500],
-        })
+        new = state.model_copy(
+            update={
+                "failures": failures,
+                "next_poll_at": now + wait,
+                "paused_until": paused_until,
+                "last_polled_at": now,
+                "last_status": exc.status,
+                "last_error": str(exc)[:500],
+            }
+        )
         await self.store.read(self.state.put, new)
         if paused_until is not None:
             try:
@@ -432,9 +464,7 @@ class FeedPoller:
             except Exception:  # noqa: BLE001 - a failed notice must not stop polling
                 log.exception("could not send the pause notice for %s", state.feed_url)
 
-    async def _record_items(
-        self, feed_url: str, items: list[FeedItem], report: FeedReport
-    ) -> None:
+    async def _record_items(self, feed_url: str, items: list[FeedItem], report: FeedReport) -> None:
         all_keys = [k for item in items for k in item.keys(feed_url)]
         seen = await self.store.read(self.state.seen, all_keys)
         fresh: list[FeedItem] = []
@@ -471,8 +501,9 @@ class FeedPoller:
         now = self.clock.now()
         occurred = now
         if item.published is not None:
-            day = datetime(item.published.year, item.published.month, item.published.day,
-                           tzinfo=UTC)
+            day = datetime(
+                item.published.year, item.published.month, item.published.day, tzinfo=UTC
+            )
             occurred = min(day, now) if day.year >= 1990 else now
         host = feed_host(feed_url)
         for index, candidate in enumerate(extract_candidates(item.text, published=item.published)):
@@ -482,8 +513,13 @@ class FeedPoller:
             try:
                 deal = CandidateDeal.model_validate(candidate.model_dump())
             except ValidationError as exc:
-                log.info("feed %s: candidate %d of %s is not valid: %s", feed_url, index,
-                         item.url, exc.errors()[0].get("msg"))
+                log.info(
+                    "feed %s: candidate %d of %s is not valid: %s",
+                    feed_url,
+                    index,
+                    item.url,
+                    exc.errors()[0].get("msg"),
+                )
                 continue
             match = match_candidate(deal, deals, published=item.published)
             payload = CandidateProposed(
@@ -497,18 +533,36 @@ class FeedPoller:
             )
             source = item.url if len(item.url) <= 2000 else None
             try:
-                event = NewEvent(stream_id=stream, payload=payload, occurred_at=occurred,
-                                 actor=f"feed:{host}", source_url=source,
-                                 source_title=payload.article_title,
-                                 idempotency_key=stream, expected_version=0)
+                event = NewEvent(
+                    stream_id=stream,
+                    payload=payload,
+                    occurred_at=occurred,
+                    actor=f"feed:{host}",
+                    source_url=source,
+                    source_title=payload.article_title,
+                    idempotency_key=stream,
+                    expected_version=0,
+                )
             except ValidationError:
-                event = NewEvent(stream_id=stream, payload=payload, occurred_at=occurred,
-                                 actor=f"feed:{host}", idempotency_key=stream,
-                                 expected_version=0)
+                event = NewEvent(
+                    stream_id=stream,
+                    payload=payload,
+                    occurred_at=occurred,
+                    actor=f"feed:{host}",
+                    idempotency_key=stream,
+                    expected_version=0,
+                )
             events.append(event)
-            found.append(FoundCandidate(stream_id=stream, article_url=item.url, lab=deal.lab,
-                                        kind=deal.kind, action=match.action,
-                                        deal_id=match.deal_id))
+            found.append(
+                FoundCandidate(
+                    stream_id=stream,
+                    article_url=item.url,
+                    lab=deal.lab,
+                    kind=deal.kind,
+                    action=match.action,
+                    deal_id=match.deal_id,
+                )
+            )
         return events, found
 
 
@@ -517,8 +571,9 @@ class FeedPoller:
 
 def make_session(timeout_s: float = 30.0) -> aiohttp.ClientSession:
     """The one ClientSession of the feeds, with an explicit timeout on every request."""
-    timeout = aiohttp.ClientTimeout(total=timeout_s, sock_connect=min(10.0, timeout_s),
-                                    sock_read=timeout_s)
+    timeout = aiohttp.ClientTimeout(
+        total=timeout_s, sock_connect=min(10.0, timeout_s), sock_read=timeout_s
+    )
     return aiohttp.ClientSession(timeout=timeout, headers={"User-Agent": USER_AGENT})
 
 
@@ -573,10 +628,15 @@ async def run_poll_once(settings: Settings, db: Path, *, force: bool = False) ->
     services = open_services(db, seed=settings.computewatch_seed)
     status = 0
     try:
-        async with AsyncEventStore(services.store) as astore, \
-                make_session(settings.computewatch_feed_timeout_s) as session:
+        async with (
+            AsyncEventStore(services.store) as astore,
+            make_session(settings.computewatch_feed_timeout_s) as session,
+        ):
             poller = FeedPoller(
-                session, astore, clock=services.store.clock, notifier=PrintNotifier(),
+                session,
+                astore,
+                clock=services.store.clock,
+                notifier=PrintNotifier(),
                 interval=timedelta(minutes=settings.computewatch_feed_interval_min),
                 max_bytes=settings.computewatch_feed_max_bytes,
                 max_failures=settings.computewatch_feed_max_failures,
@@ -585,8 +645,10 @@ async def run_poll_once(settings: Settings, db: Path, *, force: bool = False) ->
                 print(report.line())
                 for c in report.candidates:
                     target = f" -> {c.deal_id}" if c.deal_id else ""
-                    print(f"  {c.stream_id.removeprefix('candidate:')[:12]}  {c.action}{target}"
-                          f"  {c.lab} {c.kind}  {c.article_url}")
+                    print(
+                        f"  {c.stream_id.removeprefix('candidate:')[:12]}  {c.action}{target}"
+                        f"  {c.lab} {c.kind}  {c.article_url}"
+                    )
                 for error in report.errors:
                     print(f"  error: {error}")
                 if report.outcome == "error":

@@ -41,14 +41,18 @@ def run_local(settings: Settings, db: Path) -> int:
         await stop.wait()
         await background.stop()
 
-    thread = threading.Thread(target=loop.run_until_complete, args=(serve(),),
-                              name="computewatch-loop", daemon=True)
+    thread = threading.Thread(
+        target=loop.run_until_complete, args=(serve(),), name="computewatch-loop", daemon=True
+    )
     thread.start()
     started.wait()
     try:
         if failure:
-            print(f"error: cannot start the HTTP API on {settings.computewatch_api_host}:"
-                  f"{settings.computewatch_api_port}: {failure[0]}", file=sys.stderr)
+            print(
+                f"error: cannot start the HTTP API on {settings.computewatch_api_host}:"
+                f"{settings.computewatch_api_port}: {failure[0]}",
+                file=sys.stderr,
+            )
             return 2
         if sys.stdin.isatty():
             run_console(services, history=db.parent / "console_history")

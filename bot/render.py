@@ -16,8 +16,9 @@ from bot.answers import Answer
 def render_text(answer: Answer, *, width: int = 110) -> str:
     """A readable plain-text rendering: title, summary, facts, table, notes, sources."""
     out = io.StringIO()
-    console = Console(file=out, width=width, color_system=None, highlight=False,
-                      emoji=False, markup=False)
+    console = Console(
+        file=out, width=width, color_system=None, highlight=False, emoji=False, markup=False
+    )
     console.print(answer.title)
     console.print("=" * min(len(answer.title), width))
     if answer.summary:

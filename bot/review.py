@@ -68,7 +68,8 @@ def pending_candidates(store: EventStore) -> list[PendingCandidate]:
             decided.add(event.stream_id)
     return [
         PendingCandidate(stream_id=s, proposed=e, payload=e.payload)  # type: ignore[arg-type]
-        for s, e in proposed.items() if s not in decided
+        for s, e in proposed.items()
+        if s not in decided
     ]
 
 
@@ -77,8 +78,13 @@ def resolve_stream(store: EventStore, candidate: str) -> str:
     if candidate.startswith("candidate:") and store.stream_version(candidate) > 0:
         return candidate
     prefix = "candidate:" + candidate.removeprefix("candidate:")
-    hits = sorted({e.stream_id for e in store.read_all()
-                   if e.type == "CandidateProposed" and e.stream_id.startswith(prefix)})
+    hits = sorted(
+        {
+            e.stream_id
+            for e in store.read_all()
+            if e.type == "CandidateProposed" and e.stream_id.startswith(prefix)
+        }
+    )
     if len(hits) == 1:
         return hits[0]
     if not hits:
@@ -125,8 +131,9 @@ def plan_accept(
         if match.is_new:
             raise UserInputError(f"the candidate does not fit deal {forced!r} (lab or parties)")
     else:
-        match = match_candidate(deal, deals, published=proposed.published,
-                                taken_ids=store.deal_ids())
+        match = match_candidate(
+            deal, deals, published=proposed.published, taken_ids=store.deal_ids()
+        )
     return deal, match
 
 
@@ -147,8 +154,9 @@ def accept(
     now = store.clock.now()
     occurred = now
     if proposed.published is not None:
-        day = datetime(proposed.published.year, proposed.published.month,
-                       proposed.published.day, tzinfo=UTC)
+        day = datetime(
+            proposed.published.year, proposed.published.month, proposed.published.day, tzinfo=UTC
+        )
         occurred = min(day, now)
     if not match.is_new:
         # Never date news of a deal before the deal itself: the fold orders by valid time.
@@ -160,23 +168,40 @@ def accept(
     deal_version = store.stream_version(deal_stream)
     batch: list[NewEvent] = []
     try:
-        for i, payload in enumerate(events_for(deal, match, proposed.article_url,
-                                               article_title=proposed.article_title,
-                                               party_names=names)):
-            batch.append(NewEvent(
-                stream_id=deal_stream, payload=payload, occurred_at=occurred, actor=actor,
-                source_url=proposed.article_url, source_title=proposed.article_title,
-                idempotency_key=f"{candidate_stream}:accept:{i}",
-                expected_version=deal_version + i,
-            ))
+        for i, payload in enumerate(
+            events_for(
+                deal,
+                match,
+                proposed.article_url,
+                article_title=proposed.article_title,
+                party_names=names,
+            )
+        ):
+            batch.append(
+                NewEvent(
+                    stream_id=deal_stream,
+                    payload=payload,
+                    occurred_at=occurred,
+                    actor=actor,
+                    source_url=proposed.article_url,
+                    source_title=proposed.article_title,
+                    idempotency_key=f"{candidate_stream}:accept:{i}",
+                    expected_version=deal_version + i,
+                )
+            )
     except ValidationError as exc:
-        raise ReviewError(f"the candidate cannot become deal events: {exc.errors()[0]['msg']}"
-                          ) from exc
-    batch.append(NewEvent(
-        stream_id=candidate_stream,
-        payload=CandidateAccepted(deal_id=match.deal_id, note=f"{match.action}"),
-        occurred_at=now, actor=actor, expected_version=version,
-    ))
+        raise ReviewError(
+            f"the candidate cannot become deal events: {exc.errors()[0]['msg']}"
+        ) from exc
+    batch.append(
+        NewEvent(
+            stream_id=candidate_stream,
+            payload=CandidateAccepted(deal_id=match.deal_id, note=f"{match.action}"),
+            occurred_at=now,
+            actor=actor,
+            expected_version=version,
+        )
+    )
     try:
         result = store.append(batch)
     except ConcurrencyError as exc:
@@ -186,21 +211,29 @@ def accept(
     except StoreError as exc:
         raise ReviewError(f"nothing was written: {exc}") from exc
     log.info("%s accepted %s as %s of %s", actor, candidate_stream, match.action, match.deal_id)
-    return Decision(stream_id=candidate_stream, action=match.action, deal_id=match.deal_id,
-                    events=result.recorded)
+    return Decision(
+        stream_id=candidate_stream,
+        action=match.action,
+        deal_id=match.deal_id,
+        events=result.recorded,
+    )
 
 
 def reject(store: EventStore, candidate_stream: str, actor: str, reason: str | None) -> Decision:
     """Write CandidateRejected only; rejecting a decided candidate raises ReviewError."""
     events, _ = _load(store, candidate_stream)
     event = NewEvent(
-        stream_id=candidate_stream, payload=CandidateRejected(reason=reason or None),
-        occurred_at=store.clock.now(), actor=actor, expected_version=events[-1].version,
+        stream_id=candidate_stream,
+        payload=CandidateRejected(reason=reason or None),
+        occurred_at=store.clock.now(),
+        actor=actor,
+        expected_version=events[-1].version,
     )
     try:
         result = store.append([event])
     except ConcurrencyError as exc:
         _load(store, candidate_stream)
         raise ReviewError(str(exc)) from exc
-    return Decision(stream_id=candidate_stream, action="rejected", deal_id=None,
-                    events=result.recorded)
+    return Decision(
+        stream_id=candidate_stream, action="rejected", deal_id=None, events=result.recorded
+    )

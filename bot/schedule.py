@@ -119,8 +119,14 @@ def last_fire_time(trigger: CronTrigger, now: datetime, window: timedelta) -> da
 
 # -- the job ----------------------------------------------------------------------------------
 async def post_digest_once(
-    store: AsyncEventStore, poster: Poster, channel_id: str, week: str, answer: Answer,
-    png: bytes | None, *, now: datetime,
+    store: AsyncEventStore,
+    poster: Poster,
+    channel_id: str,
+    week: str,
+    answer: Answer,
+    png: bytes | None,
+    *,
+    now: datetime,
 ) -> PostOutcome:
     """Post a week's digest to one channel unless it was posted (or claimed) before."""
     stream = f"digest:{channel_id}"
@@ -128,13 +134,20 @@ async def post_digest_once(
     if any(isinstance(e.payload, DigestPosted) and e.payload.week == week for e in history):
         return PostOutcome(channel_id, week, "already_posted")
     if any(isinstance(e.payload, DigestClaimed) and e.payload.week == week for e in history):
-        log.warning("digest %s to channel %s was claimed but never recorded as posted; "
-                    "not posting again (at most once)", week, channel_id)
+        log.warning(
+            "digest %s to channel %s was claimed but never recorded as posted; "
+            "not posting again (at most once)",
+            week,
+            channel_id,
+        )
         return PostOutcome(channel_id, week, "claimed_elsewhere")
     claim = NewEvent(
-        stream_id=stream, occurred_at=now, actor="system",
+        stream_id=stream,
+        occurred_at=now,
+        actor="system",
         payload=DigestClaimed(channel_id=channel_id, week=week, claimant=uuid.uuid4().hex),
-        idempotency_key=f"digest-claim:{channel_id}:{week}", expected_version=len(history),
+        idempotency_key=f"digest-claim:{channel_id}:{week}",
+        expected_version=len(history),
     )
     try:
         result = await store.append([claim])
@@ -145,21 +158,30 @@ async def post_digest_once(
     try:
         message_id = await poster.post(channel_id, answer, png)
     except Exception:  # noqa: BLE001 - the job's boundary: log it, the other channels go on
-        log.exception("digest %s to channel %s failed after claiming; not retried", week,
-                      channel_id)
+        log.exception(
+            "digest %s to channel %s failed after claiming; not retried", week, channel_id
+        )
         return PostOutcome(channel_id, week, "failed")
     posted = NewEvent(
-        stream_id=stream, occurred_at=now, actor="system",
+        stream_id=stream,
+        occurred_at=now,
+        actor="system",
         payload=DigestPosted(channel_id=channel_id, week=week, message_id=message_id),
-        idempotency_key=f"digest:{channel_id}:{week}", expected_version=len(history) + 1,
+        idempotency_key=f"digest:{channel_id}:{week}",
+        expected_version=len(history) + 1,
     )
     await store.append([posted])
     return PostOutcome(channel_id, week, "posted", message_id)
 
 
 async def run_digest_job(
-    store: AsyncEventStore, poster: Poster, channels: tuple[str, ...], clock: Clock,
-    registry: PartyRegistry | None = None, *, week: str | None = None,
+    store: AsyncEventStore,
+    poster: Poster,
+    channels: tuple[str, ...],
+    clock: Clock,
+    registry: PartyRegistry | None = None,
+    *,
+    week: str | None = None,
 ) -> list[PostOutcome]:
     """The scheduled job: the last complete week's digest to every channel, each at most once."""
     now = clock.now()
@@ -175,8 +197,9 @@ async def run_digest_job(
     outcomes = []
     for channel in channels:
         try:
-            outcomes.append(await post_digest_once(store, poster, channel, chosen, answer, png,
-                                                   now=now))
+            outcomes.append(
+                await post_digest_once(store, poster, channel, chosen, answer, png, now=now)
+            )
         except Exception:  # noqa: BLE001
             log.exception("digest job for %s failed for channel %s", chosen, channel)
             outcomes.append(PostOutcome(channel, chosen, "failed"))
@@ -186,7 +209,10 @@ async def run_digest_job(
 
 
 async def catch_up(
-    store: AsyncEventStore, poster: Poster, schedule: DigestSchedule, clock: Clock,
+    store: AsyncEventStore,
+    poster: Poster,
+    schedule: DigestSchedule,
+    clock: Clock,
     registry: PartyRegistry | None = None,
 ) -> list[PostOutcome]:
     """At start: if a scheduled run fell in the last 24 h, post its week where it is missing."""
@@ -194,24 +220,37 @@ async def catch_up(
     fired = last_fire_time(schedule.trigger, now, CATCH_UP_WINDOW)
     if fired is None:
         return []
-    return await run_digest_job(store, poster, schedule.channels, clock, registry,
-                                week=last_complete_week(fired))
+    return await run_digest_job(
+        store, poster, schedule.channels, clock, registry, week=last_complete_week(fired)
+    )
 
 
 def build_scheduler(
-    schedule: DigestSchedule, job: Callable[[], object], *,
+    schedule: DigestSchedule,
+    job: Callable[[], object],
+    *,
     scheduler: AsyncIOScheduler | None = None,
 ) -> AsyncIOScheduler:
     """An AsyncIOScheduler (not started) with the digest job on the validated cron trigger."""
     scheduler = scheduler or AsyncIOScheduler(timezone=schedule.timezone)
-    scheduler.add_job(job, trigger=schedule.trigger, id=JOB_ID, name="weekly digest",
-                      coalesce=True, max_instances=1, misfire_grace_time=MISFIRE_GRACE_S,
-                      replace_existing=True)
+    scheduler.add_job(
+        job,
+        trigger=schedule.trigger,
+        id=JOB_ID,
+        name="weekly digest",
+        coalesce=True,
+        max_instances=1,
+        misfire_grace_time=MISFIRE_GRACE_S,
+        replace_existing=True,
+    )
     return scheduler
 
 
 async def start_digest_schedule(
-    settings: Settings, store: AsyncEventStore, poster: Poster, clock: Clock,
+    settings: Settings,
+    store: AsyncEventStore,
+    poster: Poster,
+    clock: Clock,
     registry: PartyRegistry | None = None,
 ) -> AsyncIOScheduler:
     """Validate the settings (fail startup on a bad one), catch up a missed run, start the cron.

@@ -40,6 +40,5 @@ def open_services(db: Path, *, seed: bool = True, clock: Clock | None = None) ->
     if seed and store.head == 0:
         result = seed_ledger(store)
         log.info("seeded %s with %d events of the bundled ledger", db, len(result.recorded))
-    context = CommandContext(queries=Queries(store), registry=default_registry(),
-                             clock=store.clock)
+    context = CommandContext(queries=Queries(store), registry=default_registry(), clock=store.clock)
     return Services(store=store, context=context, commands=build_registry())

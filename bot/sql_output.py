@@ -18,8 +18,15 @@ from store.sandbox import QueryResult, SqlSandbox, to_csv
 
 
 def render_result(result: QueryResult) -> str:
-    console = Console(file=None, record=True, width=160, color_system=None, markup=False,
-                      highlight=False, emoji=False)
+    console = Console(
+        file=None,
+        record=True,
+        width=160,
+        color_system=None,
+        markup=False,
+        highlight=False,
+        emoji=False,
+    )
     table = Table(box=box.SIMPLE_HEAD)
     for column in result.columns:
         table.add_column(column, overflow="fold")
@@ -41,7 +48,9 @@ def query_running_bot(api_url: str, query: str) -> QueryResult | None:
     except (OSError, ValueError):
         return None
     request = urllib.request.Request(
-        f"{api_url}/sql", data=json.dumps({"query": query}).encode(), method="POST",
+        f"{api_url}/sql",
+        data=json.dumps({"query": query}).encode(),
+        method="POST",
         headers={"Content-Type": "application/json"},
     )
     try:
@@ -50,13 +59,25 @@ def query_running_bot(api_url: str, query: str) -> QueryResult | None:
     except urllib.error.HTTPError as exc:
         detail = json.loads(exc.read() or b"{}").get("detail", exc.reason)
         raise UserInputError(f"{detail}") from None
-    return QueryResult(columns=body["columns"], types=body["types"],
-                       rows=[tuple(r) for r in body["rows"]], truncated=body["truncated"],
-                       elapsed_ms=body["elapsed_ms"])
+    return QueryResult(
+        columns=body["columns"],
+        types=body["types"],
+        rows=[tuple(r) for r in body["rows"]],
+        truncated=body["truncated"],
+        elapsed_ms=body["elapsed_ms"],
+    )
 
 
-def run_sql(db: Path, query: str, *, max_rows: int, timeout_s: float, as_csv: bool,
-            seed: bool, api_url: str | None = None) -> int:
+def run_sql(
+    db: Path,
+    query: str,
+    *,
+    max_rows: int,
+    timeout_s: float,
+    as_csv: bool,
+    seed: bool,
+    api_url: str | None = None,
+) -> int:
     """One query: through the running bot's API when there is one, else on the file itself."""
     result = query_running_bot(api_url, query) if api_url else None
     if result is None:

@@ -1,1 +1,1 @@
-"""The computewatch domain: parties, deal vocabulary, event payloads, units and extraction (no IO)."""
+"""The computewatch domain (pure): parties, deal vocabulary, event payloads, units, extraction."""

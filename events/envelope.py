@@ -1,4 +1,4 @@
-"""Envelopes: what a caller offers the log (NewEvent) and what the log gives back (RecordedEvent)."""
+"""Envelopes: what a caller offers the log (NewEvent) and what it gives back (RecordedEvent)."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    field_validator,
     SerializeAsAny,
+    field_validator,
     model_validator,
 )
 

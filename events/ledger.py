@@ -1,4 +1,4 @@
-"""The bundled reference ledger: real compute deals as events, shipped in events/data/ledger.jsonl."""
+"""The bundled reference ledger: real compute deals as events (events/data/ledger.jsonl)."""
 
 from __future__ import annotations
 

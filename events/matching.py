@@ -125,8 +125,11 @@ def match_candidate(
             best = (score, deal, reasons)
     if best is None:
         taken = set(taken_ids) | {d.deal_id for d in deal_list}
-        return Match(action="new_deal", deal_id=new_deal_id(candidate, published, taken),
-                     reasons=("no known deal of this lab, counterparty and kind",))
+        return Match(
+            action="new_deal",
+            deal_id=new_deal_id(candidate, published, taken),
+            reasons=("no known deal of this lab, counterparty and kind",),
+        )
     _, deal, reasons = best
     stale = published is not None and published < deal.last_event_at.date()
     status = None if stale else _status_move(DealStatus(deal.status), candidate.status)
@@ -134,8 +137,13 @@ def match_candidate(
     if stale:
         reasons.append("the article predates the deal's latest event: corroboration only")
     action: Action = "update" if status is not None or revision else "source"
-    return Match(action=action, deal_id=deal.deal_id, status=status, revision=revision,
-                 reasons=tuple(reasons))
+    return Match(
+        action=action,
+        deal_id=deal.deal_id,
+        status=status,
+        revision=revision,
+        reasons=tuple(reasons),
+    )
 
 
 def _fit(candidate: Candidate, deal: DealLike, published: date | None) -> list[str] | None:
@@ -160,8 +168,11 @@ def _fit(candidate: Candidate, deal: DealLike, published: date | None) -> list[s
     if candidate.online_from and deal_online:
         if abs(int(candidate.online_from[:4]) - int(str(deal_online)[:4])) > ONLINE_FROM_YEARS:
             return None
-    return [f"same lab {deal.lab}", f"shared counterparty {', '.join(sorted(shared))}",
-            f"kind {candidate.kind} fits {deal.kind}"]
+    return [
+        f"same lab {deal.lab}",
+        f"shared counterparty {', '.join(sorted(shared))}",
+        f"kind {candidate.kind} fits {deal.kind}",
+    ]
 
 
 def kinds_compatible(a: DealKind, b: DealKind) -> bool:
@@ -178,7 +189,8 @@ def within(a: float | None, b: float | None, ratio: float) -> bool:
 
 def _figures_agree(candidate: Candidate, deal: DealLike) -> int:
     return sum(
-        1 for name in ("capacity_mw", "value_usd")
+        1
+        for name in ("capacity_mw", "value_usd")
         if getattr(candidate, name) is not None
         and within(getattr(candidate, name), getattr(deal, name), 1 + SAME_FIGURE)
     )
@@ -221,8 +233,10 @@ def _revision(candidate: Candidate, deal: DealLike) -> dict[str, object]:
     known = _deal_parties(deal)
     joined = [c for c in candidate.counterparties if c.party not in known]
     if joined:
-        current = [Counterparty.model_validate({"party": c["party"], "role": c["role"]})
-                   for c in deal.counterparties]
+        current = [
+            Counterparty.model_validate({"party": c["party"], "role": c["role"]})
+            for c in deal.counterparties
+        ]
         revision["counterparties"] = tuple(
             current + [Counterparty(party=c.party, role=c.role) for c in joined]
         )
@@ -304,6 +318,7 @@ def events_for(
 
 def deal_title(deal: CandidateDeal, party_names: Mapping[str, str]) -> str:
     """A short headline: "Lab / Counterparty: kind"."""
+
     def name(slug: str) -> str:
         return party_names.get(slug, slug)
 

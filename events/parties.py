@@ -28,7 +28,7 @@ class Party(BaseModel):
 
 
 def normalise_name(name: str) -> str:
-    """Fold case, punctuation and spacing so that 'Amazon  Web-Services' finds 'amazon web services'."""
+    """Fold case, punctuation and spacing: 'Amazon  Web-Services' finds 'amazon web services'."""
     return re.sub(r"[^a-z0-9]+", " ", name.casefold()).strip()
 
 

@@ -1,4 +1,4 @@
-"""Event payloads: the typed facts of the log, one frozen model per event type (named as the type)."""
+"""Event payloads: the typed facts of the log, one frozen model per event type, named as it."""
 
 from __future__ import annotations
 
@@ -114,8 +114,16 @@ class DealTermsRevised(EventPayload):
 
     @model_validator(mode="after")
     def _changes_something(self) -> DealTermsRevised:
-        fields = ("kind", "capacity_mw", "value_usd", "chips", "term_years", "online_from",
-                  "location", "counterparties")
+        fields = (
+            "kind",
+            "capacity_mw",
+            "value_usd",
+            "chips",
+            "term_years",
+            "online_from",
+            "location",
+            "counterparties",
+        )
         if all(getattr(self, f) is None for f in fields):
             raise ValueError("a terms revision must change at least one term")
         return self
@@ -233,8 +241,15 @@ class DigestClaimed(EventPayload):
 
 
 AlertMetric = Literal[
-    "committed_gw", "operational_gw", "contracted_gw", "pipeline_gw", "rumored_gw",
-    "committed_usd", "pipeline_usd", "backing_usd", "deals",
+    "committed_gw",
+    "operational_gw",
+    "contracted_gw",
+    "pipeline_gw",
+    "rumored_gw",
+    "committed_usd",
+    "pipeline_usd",
+    "backing_usd",
+    "deals",
 ]
 
 
@@ -285,9 +300,3 @@ PAYLOAD_TYPES: dict[str, type[EventPayload]] = {
     )
 }
 DEAL_FACT_TYPES: frozenset[str] = frozenset(n for n, c in PAYLOAD_TYPES.items() if c.IS_DEAL_FACT)
-
-
-def register_payload(cls: type[EventPayload]) -> type[EventPayload]:
-    """Add an event type defined outside this module (alerts, feeds) to the known types."""
-    PAYLOAD_TYPES[cls.__name__] = cls
-    return cls

@@ -1,4 +1,4 @@
-"""The async facade: the bot's event loop hands appends to one writer thread and never waits on DuckDB."""
+"""The async facade: appends go to one writer thread, so the event loop never waits on DuckDB."""
 
 from __future__ import annotations
 
@@ -35,7 +35,9 @@ class AsyncEventStore:
 
     def start(self) -> None:
         if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="computewatch-writer", daemon=True)
+            self._thread = threading.Thread(
+                target=self._run, name="computewatch-writer", daemon=True
+            )
             self._thread.start()
 
     async def __aenter__(self) -> AsyncEventStore:

@@ -66,12 +66,21 @@ class FeedStateStore:
         return [FeedState.model_validate(dict(zip(_FIELDS, r, strict=True))) for r in rows]
 
     def put(self, state: FeedState) -> None:
-        self.store.cursor().execute(REPLACE_STATE, {
-            "url": state.feed_url, "etag": state.etag, "lm": state.last_modified,
-            "failures": state.failures, "next": state.next_poll_at, "paused": state.paused_until,
-            "polled": state.last_polled_at, "status": state.last_status,
-            "error": state.last_error, "now": self.store.clock.now(),
-        })
+        self.store.cursor().execute(
+            REPLACE_STATE,
+            {
+                "url": state.feed_url,
+                "etag": state.etag,
+                "lm": state.last_modified,
+                "failures": state.failures,
+                "next": state.next_poll_at,
+                "paused": state.paused_until,
+                "polled": state.last_polled_at,
+                "status": state.last_status,
+                "error": state.last_error,
+                "now": self.store.clock.now(),
+            },
+        )
 
     def seen(self, keys: Iterable[str]) -> set[str]:
         """Those of the item keys already recorded as seen."""

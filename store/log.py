@@ -52,7 +52,9 @@ from store.rows import (
 log = logging.getLogger(__name__)
 
 SELECT_STREAM_VERSIONS = "SELECT stream_id, max(version) FROM events GROUP BY stream_id"
-SELECT_DEAL_LABS = "SELECT deal_id, any_value(lab) FROM events WHERE type = 'DealReported' GROUP BY 1"
+SELECT_DEAL_LABS = (
+    "SELECT deal_id, any_value(lab) FROM events WHERE type = 'DealReported' GROUP BY 1"
+)
 SELECT_STREAM_VERSIONS_AFTER = (
     "SELECT stream_id, max(version) FROM events WHERE seq > $after GROUP BY stream_id"
 )
@@ -91,12 +93,18 @@ ORDER BY b.pos
 BULK_INSERT = (
     "INSERT INTO events SELECT "
     + ", ".join(
-        "$head + 1 + b.pos" if c == "seq"
-        else "v.version" if c == "version"
-        else "$now::TIMESTAMPTZ" if c == "recorded_at"
-        else "v.lab" if c == "lab"
-        else f"b.{c}::UUID" if c in ("event_id", "target_event_id")
-        else f"b.{c}::JSON" if c == "payload"
+        "$head + 1 + b.pos"
+        if c == "seq"
+        else "v.version"
+        if c == "version"
+        else "$now::TIMESTAMPTZ"
+        if c == "recorded_at"
+        else "v.lab"
+        if c == "lab"
+        else f"b.{c}::UUID"
+        if c in ("event_id", "target_event_id")
+        else f"b.{c}::JSON"
+        if c == "payload"
         else f"b.{c}"
         for c in COLUMNS
     )
@@ -164,8 +172,18 @@ BULK_REBUILD_DEALS = 2_000
 # UTC), but not further: the log holds what happened, not what is planned.
 FUTURE_TOLERANCE = timedelta(days=1)
 READ_PAGE = 10_000
-RECORDED_FIELDS = ("seq", "event_id", "stream_id", "version", "type", "occurred_at", "recorded_at",
-                   "actor", "source_url", "source_title")
+RECORDED_FIELDS = (
+    "seq",
+    "event_id",
+    "stream_id",
+    "version",
+    "type",
+    "occurred_at",
+    "recorded_at",
+    "actor",
+    "source_url",
+    "source_title",
+)
 
 
 @dataclass(frozen=True)
@@ -320,9 +338,7 @@ class EventStore:
             raise result
         return result
 
-    def append_many(
-        self, batches: Sequence[Sequence[NewEvent]]
-    ) -> list[AppendResult | StoreError]:
+    def append_many(self, batches: Sequence[Sequence[NewEvent]]) -> list[AppendResult | StoreError]:
         """Commit several independent batches together (group commit), each all or nothing.
 
         A batch that fails its checks gets its error in the result list and writes nothing;
@@ -363,12 +379,22 @@ class EventStore:
             self._retracting_in_group = set()
             results = [self._result(p) for p in plans]
             # An event offered twice at once is reported with the event stored for it.
-            stored_now = {r.idempotency_key: r for res in results
-                          if isinstance(res, AppendResult) for r in res.recorded}
+            stored_now = {
+                r.idempotency_key: r
+                for res in results
+                if isinstance(res, AppendResult)
+                for r in res.recorded
+            }
             return [
-                AppendResult(recorded=res.recorded, duplicates=(
-                    *res.duplicates, *(stored_now[k] for k in p.repeats if k in stored_now)))
-                if isinstance(res, AppendResult) and isinstance(p, _Plan) and p.repeats else res
+                AppendResult(
+                    recorded=res.recorded,
+                    duplicates=(
+                        *res.duplicates,
+                        *(stored_now[k] for k in p.repeats if k in stored_now),
+                    ),
+                )
+                if isinstance(res, AppendResult) and isinstance(p, _Plan) and p.repeats
+                else res
                 for p, res in zip(plans, results, strict=True)
             ]
 
@@ -447,13 +473,25 @@ class EventStore:
         bulk_in = fresh.drop_columns(["pos"]).append_column(
             "pos", pa.array(range(len(fresh)), pa.int64())
         )
-        too_late = pc.greater(fresh["occurred_at"], pa.scalar(now + FUTURE_TOLERANCE,  # type: ignore[operator]
-                                                               fresh.schema.field("occurred_at").type))
+        too_late = pc.greater(
+            fresh["occurred_at"],
+            pa.scalar(
+                now + FUTURE_TOLERANCE,  # type: ignore[operator]
+                fresh.schema.field("occurred_at").type,
+            ),
+        )
         if pc.any(too_late).as_py():
             i = pc.index(too_late, True).as_py()
-            errors.append((fresh["pos"][i].as_py(), 2, InvalidEventError(
-                f"occurred_at {fresh['occurred_at'][i].as_py():%Y-%m-%d} is in the future; "
-                "record what has happened, not what is planned")))
+            errors.append(
+                (
+                    fresh["pos"][i].as_py(),
+                    2,
+                    InvalidEventError(
+                        f"occurred_at {fresh['occurred_at'][i].as_py():%Y-%m-%d} is in the future; "
+                        "record what has happened, not what is planned"
+                    ),
+                )
+            )
         cur.register("bulk_in", bulk_in)
         cur.execute("BEGIN TRANSACTION")
         try:
@@ -463,8 +501,9 @@ class EventStore:
                 row = cur.execute(BULK_EXPECTED).fetchone()
                 if row is not None:
                     i, stream, expected, actual = row
-                    errors.append((fresh["pos"][i].as_py(), 1,
-                                   ConcurrencyError(stream, expected, actual)))
+                    errors.append(
+                        (fresh["pos"][i].as_py(), 1, ConcurrencyError(stream, expected, actual))
+                    )
             try:
                 cur.execute(BULK_INSERT, {"head": head, "now": now})
             except duckdb.ConstraintException as exc:
@@ -476,8 +515,9 @@ class EventStore:
                     "a concurrent write to the same streams was detected; nothing was written, "
                     "retry"
                 ) from exc
-            row = cur.execute(BULK_VIOLATION, {"head": head, "facts": sorted(DEAL_FACT_TYPES)}
-                              ).fetchone()
+            row = cur.execute(
+                BULK_VIOLATION, {"head": head, "facts": sorted(DEAL_FACT_TYPES)}
+            ).fetchone()
             if row is not None:
                 errors.append((fresh["pos"][row[0] - head - 1].as_py(), 3, _bulk_error(*row[1:])))
             if errors:
@@ -500,12 +540,15 @@ class EventStore:
         n = len(fresh)
         self._head = head + n
         self._load_stream_caches(cur, head)
-        return ImportResult(imported=n, duplicates=duplicates, first_seq=head + 1,
-                            last_seq=head + n)
+        return ImportResult(
+            imported=n, duplicates=duplicates, first_seq=head + 1, last_seq=head + n
+        )
 
     def _load_stream_caches(self, cur: duckdb.DuckDBPyConnection, after: int) -> None:
         """Bring the writer's caches up to date with the events after seq `after`."""
-        self._versions.update(cur.execute(SELECT_STREAM_VERSIONS_AFTER, {"after": after}).fetchall())
+        self._versions.update(
+            cur.execute(SELECT_STREAM_VERSIONS_AFTER, {"after": after}).fetchall()
+        )
         self._labs.update(cur.execute(SELECT_DEAL_LABS_AFTER, {"after": after}).fetchall())
 
     def _stored_by_key(
@@ -560,8 +603,9 @@ class EventStore:
             plan.versions[stream] = version
             plan.events.append(event)
             plan.rows.append(
-                build_row(event, seq=head + len(plan.rows) + 1, version=version,
-                          recorded_at=now, lab=lab)  # type: ignore[arg-type]
+                build_row(
+                    event, seq=head + len(plan.rows) + 1, version=version, recorded_at=now, lab=lab
+                )  # type: ignore[arg-type]
             )
         return plan
 
@@ -605,9 +649,11 @@ class EventStore:
                     f"deal {deal_id} does not exist yet; its first event must be DealReported"
                 )
             joining = (
-                [payload.party] if isinstance(payload, CounterpartyJoined)
+                [payload.party]
+                if isinstance(payload, CounterpartyJoined)
                 else [c.party for c in payload.counterparties or ()]
-                if isinstance(payload, DealTermsRevised) else []
+                if isinstance(payload, DealTermsRevised)
+                else []
             )
             if lab is not None and lab in joining:
                 raise InvalidEventError(f"{lab} is the lab of {deal_id}, not its counterparty")
@@ -615,8 +661,9 @@ class EventStore:
             other = f"deal:{payload.other_deal}"
             if payload.other_deal == deal_id:
                 raise InvalidEventError("a deal cannot be linked to itself")
-            if not (plan.versions.get(other) or versions_so_far.get(other)
-                    or self._versions.get(other)):
+            if not (
+                plan.versions.get(other) or versions_so_far.get(other) or self._versions.get(other)
+            ):
                 raise UnknownStreamError(f"deal {payload.other_deal} does not exist")
         if isinstance(payload, EventRetracted):
             self._check_retraction(event, payload, plan)
@@ -669,8 +716,12 @@ class EventStore:
             return plan
         recorded = tuple(
             RecordedEvent.model_validate(
-                {**{k: row[k] for k in RECORDED_FIELDS}, "schema": row["schema"],
-                 "payload": event.payload, "idempotency_key": row["idempotency_key"]}
+                {
+                    **{k: row[k] for k in RECORDED_FIELDS},
+                    "schema": row["schema"],
+                    "payload": event.payload,
+                    "idempotency_key": row["idempotency_key"],
+                }
             )
             for row, event in zip(plan.rows, plan.events, strict=True)
         )

@@ -40,7 +40,7 @@ def bundled_migrations() -> list[Migration]:
 
 
 def migrate(con: duckdb.DuckDBPyConnection, migrations: list[Migration] | None = None) -> list[int]:
-    """Apply the migrations the database lacks, each in its own transaction; return their versions."""
+    """Apply the migrations the database lacks, each in one transaction; return their versions."""
     migrations = bundled_migrations() if migrations is None else migrations
     con.execute(CREATE_MIGRATIONS_TABLE)
     applied = {row[0] for row in con.execute(SELECT_APPLIED).fetchall()}
@@ -61,6 +61,8 @@ def migrate(con: duckdb.DuckDBPyConnection, migrations: list[Migration] | None =
             con.execute("COMMIT")
         except duckdb.Error as exc:
             con.execute("ROLLBACK")
-            raise MigrationError(f"migration {migration.version} ({migration.name}) failed: {exc}") from exc
+            raise MigrationError(
+                f"migration {migration.version} ({migration.name}) failed: {exc}"
+            ) from exc
         done.append(migration.version)
     return done

@@ -1,4 +1,4 @@
-"""Read models: positions, deals, timelines and explanations, as frozen rows from the projections."""
+"""Read models: positions, deals, timelines and explanations, as frozen rows of projections."""
 
 from __future__ import annotations
 
@@ -38,9 +38,7 @@ SELECT_OVERLAPS = (
     "SELECT deal_a, lab_a, deal_b, lab_b, overlap_mw FROM deal_overlaps($as_of, $known_at) "
     "ORDER BY overlap_mw DESC, deal_a"
 )
-SELECT_DEAL_EVENTS = (
-    ENVELOPE_SELECT + " WHERE stream_id = $stream ORDER BY occurred_at, seq"
-)
+SELECT_DEAL_EVENTS = ENVELOPE_SELECT + " WHERE stream_id = $stream ORDER BY occurred_at, seq"
 SELECT_RETRACTIONS = (
     "SELECT target_event_id, recorded_at, payload ->> 'reason' FROM events "
     "WHERE type = 'EventRetracted' AND stream_id = $stream"
@@ -183,7 +181,9 @@ class CoverageRow(Row):
     unconfirmed: int
 
 
-def _params(as_of: datetime | None, known_at: datetime | None, labs: list[str] | None) -> dict[str, Any]:
+def _params(
+    as_of: datetime | None, known_at: datetime | None, labs: list[str] | None
+) -> dict[str, Any]:
     return {"as_of": as_of, "known_at": known_at, "labs": labs}
 
 
@@ -194,7 +194,9 @@ class Queries:
         self.store = store
 
     def positions(
-        self, labs: list[str] | None = None, as_of: datetime | None = None,
+        self,
+        labs: list[str] | None = None,
+        as_of: datetime | None = None,
         known_at: datetime | None = None,
     ) -> list[Position]:
         """Positions of the given labs (all labs with deals when None), in one round of queries."""
@@ -203,7 +205,9 @@ class Queries:
         totals = cur.execute(SELECT_POSITIONS, params).fetchall()
         names = [d[0] for d in cur.description]  # type: ignore[union-attr]
         providers: dict[str, dict[str, ProviderTotal]] = {}
-        for lab, provider, committed, total, deals in cur.execute(SELECT_PROVIDERS, params).fetchall():
+        for lab, provider, committed, total, deals in cur.execute(
+            SELECT_PROVIDERS, params
+        ).fetchall():
             providers.setdefault(lab, {})[provider] = ProviderTotal(
                 committed_mw=committed, total_mw=total, deals=deals
             )
@@ -219,15 +223,23 @@ class Queries:
         for row in totals:
             r = dict(zip(names, row, strict=True))
             found[r["lab"]] = Position(
-                lab=r["lab"], as_of=as_of, known_at=known_at,
+                lab=r["lab"],
+                as_of=as_of,
+                known_at=known_at,
                 capacity_mw=Capacity(
-                    operational=r["operational_mw"], contracted=r["contracted_mw"],
-                    pipeline=r["pipeline_mw"], rumored=r["rumored_mw"],
+                    operational=r["operational_mw"],
+                    contracted=r["contracted_mw"],
+                    pipeline=r["pipeline_mw"],
+                    rumored=r["rumored_mw"],
                 ),
-                committed_usd=r["committed_usd"], pipeline_usd=r["pipeline_usd"],
-                backing_usd=r["backing_usd"], by_kind=kinds.get(r["lab"], {}),
-                by_provider=providers.get(r["lab"], {}), provider_hhi=r["provider_hhi"],
-                chips=chips.get(r["lab"], []), deals=r["deals"],
+                committed_usd=r["committed_usd"],
+                pipeline_usd=r["pipeline_usd"],
+                backing_usd=r["backing_usd"],
+                by_kind=kinds.get(r["lab"], {}),
+                by_provider=providers.get(r["lab"], {}),
+                provider_hhi=r["provider_hhi"],
+                chips=chips.get(r["lab"], []),
+                deals=r["deals"],
             )
         wanted = labs if labs is not None else sorted(found)
         return [found.get(lab) or empty_position(lab, as_of, known_at) for lab in wanted]
@@ -238,7 +250,9 @@ class Queries:
         return self.positions([lab], as_of, known_at)[0]
 
     def counting(
-        self, labs: list[str] | None = None, as_of: datetime | None = None,
+        self,
+        labs: list[str] | None = None,
+        as_of: datetime | None = None,
         known_at: datetime | None = None,
     ) -> list[DealCounting]:
         """Every deal of the labs with what it contributes (the basis of /explain and /deals)."""
@@ -249,7 +263,9 @@ class Queries:
         names = [d[0] for d in cur.description]  # type: ignore[union-attr]
         return [DealCounting.model_validate(dict(zip(names, r, strict=True))) for r in rows]
 
-    def overlaps(self, as_of: datetime | None = None, known_at: datetime | None = None) -> list[Overlap]:
+    def overlaps(
+        self, as_of: datetime | None = None, known_at: datetime | None = None
+    ) -> list[Overlap]:
         rows = self.store.cursor().execute(SELECT_OVERLAPS, {"as_of": as_of, "known_at": known_at})
         keys = Overlap.model_fields
         return [Overlap.model_validate(dict(zip(keys, r, strict=True))) for r in rows.fetchall()]
@@ -296,7 +312,16 @@ class Queries:
 def empty_position(lab: str, as_of: datetime | None, known_at: datetime | None) -> Position:
     """The position of a lab with no deal standing at (as_of, known_at): all zeros."""
     return Position(
-        lab=lab, as_of=as_of, known_at=known_at, capacity_mw=Capacity(), committed_usd=0.0,
-        pipeline_usd=0.0, backing_usd=0.0, by_kind={}, by_provider={}, provider_hhi=None,
-        chips=[], deals=0,
+        lab=lab,
+        as_of=as_of,
+        known_at=known_at,
+        capacity_mw=Capacity(),
+        committed_usd=0.0,
+        pipeline_usd=0.0,
+        backing_usd=0.0,
+        by_kind={},
+        by_provider={},
+        provider_hhi=None,
+        chips=[],
+        deals=0,
     )

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
 import pyarrow as pa
@@ -66,7 +66,11 @@ COLUMNS: tuple[str, ...] = tuple(ARROW_SCHEMA.names)
 INSERT_FROM_ARROW = (
     "INSERT INTO events SELECT "
     + ", ".join(
-        f"{c}::UUID" if c in ("event_id", "target_event_id") else f"{c}::JSON" if c == "payload" else c
+        f"{c}::UUID"
+        if c in ("event_id", "target_event_id")
+        else f"{c}::JSON"
+        if c == "payload"
+        else c
         for c in COLUMNS
     )
     + " FROM staged"
@@ -153,8 +157,21 @@ def parse_payload(type_name: str, schema: int, payload: str | dict[str, Any]) ->
 
 def recorded_from_row(row: tuple[Any, ...]) -> RecordedEvent:
     """A RecordedEvent from a row of ENVELOPE_SELECT (old payload schemas are upcast here)."""
-    (seq, event_id, stream_id, version, type_name, schema, occurred_at, recorded_at, actor,
-     source_url, source_title, key, payload) = row
+    (
+        seq,
+        event_id,
+        stream_id,
+        version,
+        type_name,
+        schema,
+        occurred_at,
+        recorded_at,
+        actor,
+        source_url,
+        source_title,
+        key,
+        payload,
+    ) = row
     return RecordedEvent.model_validate(
         {
             "seq": seq,

@@ -112,8 +112,12 @@ class SnapshotSql:
             tmp = self.path.with_name(name)
             try:
                 expected = self._copy(tmp)
-                sandbox = SqlSandbox(tmp, timeout_s=self._timeout_s, max_rows=self._max_rows,
-                                     memory_limit=self._memory_limit)
+                sandbox = SqlSandbox(
+                    tmp,
+                    timeout_s=self._timeout_s,
+                    max_rows=self._max_rows,
+                    memory_limit=self._memory_limit,
+                )
             except (OSError, duckdb.Error) as exc:
                 tmp.unlink(missing_ok=True)
                 raise StoreError(f"cannot make the SQL snapshot {self.path}: {exc}") from exc

@@ -132,9 +132,7 @@ def import_events(
     return report
 
 
-def export_events(
-    store: EventStore, directory: Path, *, by_month: bool = False
-) -> dict[str, Path]:
+def export_events(store: EventStore, directory: Path, *, by_month: bool = False) -> dict[str, Path]:
     """Write the log as events.jsonl (the import format, with seq and recorded_at) and Parquet:
     one file, or with by_month a Hive-partitioned dataset events/month=YYYY-MM/."""
     directory.mkdir(parents=True, exist_ok=True)

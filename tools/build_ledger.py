@@ -74,7 +74,11 @@ def event_id(key: str, day: str) -> UUID:
 def title_of(row: dict) -> str:
     suppliers = [c["party"] for c in row["counterparties"] if c["role"] != "investor"]
     who = name(suppliers[0]) if suppliers else "own"
-    return f"{name(row['lab'])} / {who}: {KIND_WORDS[row['kind']]} ({row['deal'].rsplit('-', 1)[-1]})"[:200]
+    return (
+        f"{name(row['lab'])} / {who}: {KIND_WORDS[row['kind']]} ({row['deal'].rsplit('-', 1)[-1]})"[
+            :200
+        ]
+    )
 
 
 def describe(row: dict) -> str:
@@ -98,7 +102,9 @@ def describe(row: dict) -> str:
         facts.append(f"online from {row['online_from']}")
     if row["location"]:
         facts.append(f"at {row['location']}")
-    text = " ".join(parts) + (": " + ", ".join(facts) if facts else "") + f"; status {row['status']}."
+    text = (
+        " ".join(parts) + (": " + ", ".join(facts) if facts else "") + f"; status {row['status']}."
+    )
     return text[:2000]
 
 
@@ -121,10 +127,18 @@ def payloads_for(prev: dict | None, row: dict) -> list:
     if prev is None:
         return [
             DealReported(
-                lab=row["lab"], kind=row["kind"], status=row["status"], counterparties=cps_of(row),
-                capacity_mw=row["capacity_mw"], value_usd=row["value_usd"], chips=chips_of(row),
-                term_years=row["term_years"], online_from=row["online_from"],
-                location=row["location"], title=title_of(row), summary=describe(row),
+                lab=row["lab"],
+                kind=row["kind"],
+                status=row["status"],
+                counterparties=cps_of(row),
+                capacity_mw=row["capacity_mw"],
+                value_usd=row["value_usd"],
+                chips=chips_of(row),
+                term_years=row["term_years"],
+                online_from=row["online_from"],
+                location=row["location"],
+                title=title_of(row),
+                summary=describe(row),
                 date_precision=precision,
             )
         ]
@@ -153,8 +167,12 @@ def payloads_for(prev: dict | None, row: dict) -> list:
 
 
 def build(reference: Path) -> list[NewEvent]:
-    rows = [json.loads(line) for line in (reference / "deals.jsonl").read_text().splitlines() if line]
-    links = [json.loads(line) for line in (reference / "links.jsonl").read_text().splitlines() if line]
+    rows = [
+        json.loads(line) for line in (reference / "deals.jsonl").read_text().splitlines() if line
+    ]
+    links = [
+        json.loads(line) for line in (reference / "links.jsonl").read_text().splitlines() if line
+    ]
     events: list[NewEvent] = []
     state: dict[str, dict] = {}
     first: dict[str, dict] = {}
@@ -164,10 +182,13 @@ def build(reference: Path) -> list[NewEvent]:
             key = f"ledger:{deal}:{row['date']}:{type(payload).__name__}:{n}"
             events.append(
                 NewEvent(
-                    stream_id=f"deal:{deal}", payload=payload,
+                    stream_id=f"deal:{deal}",
+                    payload=payload,
                     occurred_at=datetime.fromisoformat(row["date"]).replace(tzinfo=UTC),
-                    actor="ledger", source_url=row["source_url"],
-                    source_title=row["source_title"][:500], idempotency_key=key,
+                    actor="ledger",
+                    source_url=row["source_url"],
+                    source_title=row["source_title"][:500],
+                    idempotency_key=key,
                     event_id=event_id(key, row["date"]),
                 )
             )
@@ -177,18 +198,24 @@ def build(reference: Path) -> list[NewEvent]:
         # The link became known with the later deal's first report; cite that report.
         cited = max(first[link["deal"]], first[link["other"]], key=lambda r: r["date"])
         key = f"ledger-link:{link['deal']}:{link['relation']}:{link['other']}"
-        relation_words = {"part_of": "is part of", "supersedes": "replaces",
-                          "overlaps": "shares capacity with"}[link["relation"]]
+        relation_words = {
+            "part_of": "is part of",
+            "supersedes": "replaces",
+            "overlaps": "shares capacity with",
+        }[link["relation"]]
         events.append(
             NewEvent(
                 stream_id=f"deal:{link['deal']}",
                 payload=DealsLinked(
-                    relation=link["relation"], other_deal=link["other"],
+                    relation=link["relation"],
+                    other_deal=link["other"],
                     note=f"{link['deal']} {relation_words} {link['other']}; counted once.",
                 ),
                 occurred_at=datetime.fromisoformat(link["date"]).replace(tzinfo=UTC),
-                actor="ledger", source_url=cited["source_url"],
-                source_title=cited["source_title"][:500], idempotency_key=key,
+                actor="ledger",
+                source_url=cited["source_url"],
+                source_title=cited["source_title"][:500],
+                idempotency_key=key,
                 event_id=event_id(key, link["date"]),
             )
         )

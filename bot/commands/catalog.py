@@ -16,15 +16,26 @@ def build_registry() -> CommandRegistry:
     def help_(ctx: CommandContext, command: str | None = None) -> Answer:
         if command:
             cmd = registry.get(command)
-            rows = [[o.name, o.kind + (" (required)" if o.required else ""), o.description
-                     + (f" [{', '.join(o.choices)}]" if o.choices else "")] for o in cmd.options]
-            return Answer(command="help", title=f"/{cmd.name}", summary=cmd.description,
-                          table=Table(columns=["option", "type", "meaning"], rows=rows),
-                          notes=[f"Example: {e}" for e in cmd.examples],
-                          data={"command": cmd.name, "options": [o.name for o in cmd.options]})
+            rows = [
+                [
+                    o.name,
+                    o.kind + (" (required)" if o.required else ""),
+                    o.description + (f" [{', '.join(o.choices)}]" if o.choices else ""),
+                ]
+                for o in cmd.options
+            ]
+            return Answer(
+                command="help",
+                title=f"/{cmd.name}",
+                summary=cmd.description,
+                table=Table(columns=["option", "type", "meaning"], rows=rows),
+                notes=[f"Example: {e}" for e in cmd.examples],
+                data={"command": cmd.name, "options": [o.name for o in cmd.options]},
+            )
         rows = [[f"/{c.name}", c.description] for c in registry]
         return Answer(
-            command="help", title="computewatch commands",
+            command="help",
+            title="computewatch commands",
             summary="Options go by position or as name:value, e.g. "
             "/position anthropic as_of:2025-12-31. Dates are YYYY-MM-DD.",
             table=Table(columns=["command", "what it does"], rows=rows),
@@ -32,10 +43,22 @@ def build_registry() -> CommandRegistry:
             data={"commands": [c.name for c in registry]},
         )
 
-    registry.add(Command(
-        "digest", "The weekly digest of an ISO week (default: the last complete week)",
-        (Option("week", "ISO week, e.g. 2026-W05", "text"),), digest_command,
-        examples=("/digest", "/digest 2026-W05"), slow=True))
-    registry.add(Command("help", "What computewatch can answer, and how to ask",
-                         (Option("command", "a command to explain", "text"),), help_))
+    registry.add(
+        Command(
+            "digest",
+            "The weekly digest of an ISO week (default: the last complete week)",
+            (Option("week", "ISO week, e.g. 2026-W05", "text"),),
+            digest_command,
+            examples=("/digest", "/digest 2026-W05"),
+            slow=True,
+        )
+    )
+    registry.add(
+        Command(
+            "help",
+            "What computewatch can answer, and how to ask",
+            (Option("command", "a command to explain", "text"),),
+            help_,
+        )
+    )
     return registry

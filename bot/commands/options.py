@@ -26,7 +26,9 @@ def parse_day(text: str, *, option: str = "date") -> date:
 
 def end_of_day(day: date) -> datetime:
     """The last instant of a UTC day: as_of 2025-12-31 includes what happened on that day."""
-    return datetime.combine(day + timedelta(days=1), time.min, tzinfo=UTC) - timedelta(microseconds=1)
+    return datetime.combine(day + timedelta(days=1), time.min, tzinfo=UTC) - timedelta(
+        microseconds=1
+    )
 
 
 def parse_moment(text: str | None, *, option: str) -> datetime | None:
@@ -40,12 +42,14 @@ def parse_moment(text: str | None, *, option: str) -> datetime | None:
 
 
 def parse_party(registry: PartyRegistry, text: str, *, option: str = "lab") -> str:
-    """The slug of a party named by slug, name or alias; a clear error with suggestions otherwise."""
+    """The slug of a party named by slug, name or alias; an error with suggestions otherwise."""
     try:
         return registry.resolve(text).slug
     except UnknownPartyError as exc:
-        hint = f" Did you mean {', '.join(exc.suggestions)}?" if exc.suggestions else (
-            " /labs lists the labs."
+        hint = (
+            f" Did you mean {', '.join(exc.suggestions)}?"
+            if exc.suggestions
+            else (" /labs lists the labs.")
         )
         raise UserInputError(f"{option}: no lab or company is called {text!r}.{hint}") from None
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import shlex
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -67,7 +67,7 @@ class CommandRegistry:
         hint = f" Did you mean /{close[0]}?" if close else ""
         raise UserInputError(f"There is no command /{name}.{hint} Try /help.")
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[Command]:
         return iter(self.commands.values())
 
 
@@ -82,10 +82,9 @@ def split_command_line(line: str) -> tuple[str, list[str], dict[str, str]]:
     name, positional, named = tokens[0].lstrip("/"), [], {}
     for token in tokens[1:]:
         key, sep, value = token.partition(":")
-        if sep and key.isidentifier() and not key.startswith("http"):
+        # name:value is an option; anything else (a lab, a URL like https://...) is positional.
+        if sep and key.isidentifier() and key.lower() not in ("http", "https"):
             named[key.lower()] = value
-        elif sep and key in ("https", "http"):
-            positional.append(token)
         else:
             positional.append(token)
     return name, positional, named
@@ -128,9 +127,7 @@ def parse_arguments(
         text = raw.get(option.name)
         if text is None or text == "" or text == []:
             if option.required:
-                raise UserInputError(
-                    f"/{command.name} needs {option.name} ({option.description})"
-                )
+                raise UserInputError(f"/{command.name} needs {option.name} ({option.description})")
             values[option.name] = option.default
             continue
         values[option.name] = _parse_value(ctx, option, text)
@@ -162,8 +159,12 @@ def run_command_line(ctx: CommandContext, registry: CommandRegistry, line: str) 
     return command.handler(ctx, **parse_arguments(ctx, command, raw))
 
 
-def run_command(ctx: CommandContext, registry: CommandRegistry, name: str,
-                raw: dict[str, str | list[str] | None]) -> Answer:
+def run_command(
+    ctx: CommandContext,
+    registry: CommandRegistry,
+    name: str,
+    raw: dict[str, str | list[str] | None],
+) -> Answer:
     """Run a command from already separated option text (Discord, HTTP)."""
     command = registry.get(name)
     return command.handler(ctx, **parse_arguments(ctx, command, raw))

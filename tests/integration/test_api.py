@@ -51,8 +51,9 @@ class Api:
 
     def cli_json(self, line: str) -> Any:
         """What `computewatch ask LINE --json` prints, parsed."""
-        return json.loads(render_json(run_command_line(self.services.context,
-                                                       self.services.commands, line)))
+        return json.loads(
+            render_json(run_command_line(self.services.context, self.services.commands, line))
+        )
 
     def count(self) -> int:
         return self.services.store.count()
@@ -67,8 +68,7 @@ async def running_api(
     services = open_services(db, clock=ManualClock(NOW))
     writer = AsyncEventStore(services.store)
     writer.start()
-    deps = ApiDeps(events=writer, context=services.context, commands=services.commands,
-                   **options)
+    deps = ApiDeps(events=writer, context=services.context, commands=services.commands, **options)
     if extra_routes:
         app = make_api(deps)
         for path, handler in extra_routes.items():
@@ -98,8 +98,9 @@ def new_deal_events(deal: str = "acme-api-1") -> list[dict[str, Any]]:
     """A new deal and a revision of it, in the project's event JSON."""
     return [
         make_deal_reported(deal, idempotency_key=f"test:{deal}:reported").to_json_dict(),
-        make_terms_revision(deal, capacity_mw=1_500,
-                            idempotency_key=f"test:{deal}:revised").to_json_dict(),
+        make_terms_revision(
+            deal, capacity_mw=1_500, idempotency_key=f"test:{deal}:revised"
+        ).to_json_dict(),
     ]
 
 
@@ -122,8 +123,9 @@ async def test_health_reports_the_number_of_events_and_the_head(api: Api) -> Non
 async def test_position_is_the_same_json_as_the_cli(api: Api) -> None:
     expected = api.cli_json("/position anthropic as_of:2026-01-01 known_at:2026-08-01")
 
-    status, body = await call(api, "GET", "/positions/anthropic",
-                              params={"as_of": "2026-01-01", "known_at": "2026-08-01"})
+    status, body = await call(
+        api, "GET", "/positions/anthropic", params={"as_of": "2026-01-01", "known_at": "2026-08-01"}
+    )
 
     assert status == 200
     assert body == expected
@@ -167,8 +169,9 @@ async def test_unknown_query_parameter_is_400(api: Api) -> None:
 async def test_compare_is_the_same_json_as_the_cli(api: Api) -> None:
     expected = api.cli_json("/compare anthropic openai as_of:2026-06-30")
 
-    status, body = await call(api, "GET", "/compare",
-                              params={"labs": "anthropic,openai", "as_of": "2026-06-30"})
+    status, body = await call(
+        api, "GET", "/compare", params={"labs": "anthropic,openai", "as_of": "2026-06-30"}
+    )
 
     assert status == 200
     assert body == expected
@@ -184,8 +187,9 @@ async def test_compare_of_one_lab_is_400(api: Api) -> None:
 async def test_deals_are_filtered_and_paged_like_the_cli(api: Api) -> None:
     expected = api.cli_json("/deals openai status:signed page:1")
 
-    status, body = await call(api, "GET", "/deals",
-                              params={"lab": "openai", "status": "signed", "page": "1"})
+    status, body = await call(
+        api, "GET", "/deals", params={"lab": "openai", "status": "signed", "page": "1"}
+    )
 
     assert status == 200
     assert body == expected
@@ -229,8 +233,13 @@ async def test_posting_events_without_a_token_is_401(api: Api) -> None:
 async def test_posting_events_with_a_wrong_token_is_401(api: Api) -> None:
     before = api.count()
 
-    status, body = await call(api, "POST", "/events", json=new_deal_events(),
-                              headers={"Authorization": f"Bearer {TOKEN}x"})
+    status, body = await call(
+        api,
+        "POST",
+        "/events",
+        json=new_deal_events(),
+        headers={"Authorization": f"Bearer {TOKEN}x"},
+    )
 
     assert status == 401
     assert body["detail"] == "the API token is wrong"
@@ -239,8 +248,9 @@ async def test_posting_events_with_a_wrong_token_is_401(api: Api) -> None:
 
 async def test_server_without_a_token_refuses_every_write(tmp_path: Path) -> None:
     async with running_api(tmp_path, token=None) as api:
-        status, body = await call(api, "POST", "/events", json=new_deal_events(),
-                                  headers={"Authorization": "Bearer "})
+        status, body = await call(
+            api, "POST", "/events", json=new_deal_events(), headers={"Authorization": "Bearer "}
+        )
 
         assert status == 401
         assert "no API token configured" in body["detail"]
@@ -252,8 +262,7 @@ async def test_events_are_appended_and_a_repeat_is_idempotent(api: Api) -> None:
     before = api.count()
 
     first_status, first = await call(api, "POST", "/events", json=events, headers=AUTH)
-    again_status, again = await call(api, "POST", "/events", json={"events": events},
-                                     headers=AUTH)
+    again_status, again = await call(api, "POST", "/events", json={"events": events}, headers=AUTH)
 
     assert (first_status, first["new"], first["duplicates"]) == (201, 2, 0)
     assert [e["version"] for e in first["events"]] == [1, 2]
@@ -306,8 +315,9 @@ async def test_event_the_store_refuses_is_422_and_nothing_is_written(api: Api) -
     orphan = make_terms_revision("acme-api-never-reported", capacity_mw=10).to_json_dict()
     before = api.count()
 
-    status, body = await call(api, "POST", "/events", json=[*new_deal_events(), orphan],
-                              headers=AUTH)
+    status, body = await call(
+        api, "POST", "/events", json=[*new_deal_events(), orphan], headers=AUTH
+    )
 
     assert status == 422
     assert "does not exist yet" in body["detail"]
@@ -329,8 +339,12 @@ async def test_expected_version_conflict_is_409(api: Api) -> None:
 
 # -- SQL --------------------------------------------------------------------------------------
 async def test_sql_answers_rows_from_the_log(api: Api) -> None:
-    status, body = await call(api, "POST", "/sql", json={
-        "query": "SELECT lab, count(*) AS n FROM deals WHERE lab = 'anthropic' GROUP BY lab"})
+    status, body = await call(
+        api,
+        "POST",
+        "/sql",
+        json={"query": "SELECT lab, count(*) AS n FROM deals WHERE lab = 'anthropic' GROUP BY lab"},
+    )
 
     assert status == 200
     assert body["columns"] == ["lab", "n"]
@@ -365,8 +379,9 @@ async def test_sql_write_statement_is_refused_with_400(api: Api) -> None:
 
 
 async def test_sql_cannot_read_files(api: Api) -> None:
-    status, body = await call(api, "POST", "/sql",
-                              json={"query": f"SELECT * FROM read_csv('{api.db}')"})
+    status, body = await call(
+        api, "POST", "/sql", json={"query": f"SELECT * FROM read_csv('{api.db}')"}
+    )
 
     assert status == 400
     assert body["error"] in ("sql_refused", "sql_error")
@@ -374,8 +389,12 @@ async def test_sql_cannot_read_files(api: Api) -> None:
 
 async def test_sql_past_the_time_limit_is_400_with_a_clear_detail(tmp_path: Path) -> None:
     async with running_api(tmp_path, sql_timeout_s=0.3) as api:
-        status, body = await call(api, "POST", "/sql", json={
-            "query": "SELECT sum(hash(i)) FROM range(1000000000000) t(i)"})
+        status, body = await call(
+            api,
+            "POST",
+            "/sql",
+            json={"query": "SELECT sum(hash(i)) FROM range(1000000000000) t(i)"},
+        )
 
         assert status == 400
         assert body["error"] == "sql_timeout"
@@ -407,10 +426,14 @@ async def test_unexpected_error_is_500_without_internals_and_logged_once(
 
 
 async def test_openapi_document_describes_exactly_the_routes(api: Api) -> None:
-    app = make_api(ApiDeps(events=api.writer, context=api.services.context,
-                           commands=api.services.commands))
-    routes = {(r.resource.canonical, r.method.lower()) for r in app.router.routes()
-              if r.resource is not None and r.method != "HEAD"}
+    app = make_api(
+        ApiDeps(events=api.writer, context=api.services.context, commands=api.services.commands)
+    )
+    routes = {
+        (r.resource.canonical, r.method.lower())
+        for r in app.router.routes()
+        if r.resource is not None and r.method != "HEAD"
+    }
 
     status, document = await call(api, "GET", "/openapi.json")
 
@@ -420,8 +443,9 @@ async def test_openapi_document_describes_exactly_the_routes(api: Api) -> None:
     assert documented == routes
     assert document == json.loads(json.dumps(openapi_document()))
     for path, ops in document["paths"].items():
-        in_path = {p["name"] for op in ops.values() for p in op.get("parameters", [])
-                   if p["in"] == "path"}
+        in_path = {
+            p["name"] for op in ops.values() for p in op.get("parameters", []) if p["in"] == "path"
+        }
         assert in_path == {part[1:-1] for part in path.split("/") if part.startswith("{")}
 
 
@@ -456,8 +480,13 @@ class ThreadedApi:
         self._loop.call_soon_threadsafe(self._stop.set)
         self._thread.join(30)
 
-    def request(self, method: str, target: str, body: bytes | None = None,
-                headers: dict[str, str] | None = None) -> int:
+    def request(
+        self,
+        method: str,
+        target: str,
+        body: bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> int:
         connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
         try:
             connection.request(method, target, body=body, headers=headers or {})
@@ -478,12 +507,24 @@ def threaded_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThreadedA
 ANY_TEXT = st.text(st.characters(codec=None, exclude_categories=()), max_size=20)
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | ANY_TEXT,
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner,
-                                                                  max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4)
+    ),
     max_leaves=20,
 )
-EVENT_KEYS = ("stream_id", "type", "schema", "occurred_at", "actor", "source_url", "payload",
-              "event_id", "idempotency_key", "expected_version", "seq")
+EVENT_KEYS = (
+    "stream_id",
+    "type",
+    "schema",
+    "occurred_at",
+    "actor",
+    "source_url",
+    "payload",
+    "event_id",
+    "idempotency_key",
+    "expected_version",
+    "seq",
+)
 EVENTISH = st.dictionaries(st.sampled_from(EVENT_KEYS), JSON, max_size=8)
 BODIES = st.one_of(
     JSON.map(lambda v: json.dumps(v).encode()),
@@ -491,16 +532,28 @@ BODIES = st.one_of(
     st.binary(max_size=200),
     ANY_TEXT.map(lambda q: json.dumps({"query": q}).encode()),
 )
-GET_PATHS = ("/health", "/positions/anthropic", "/positions/x", "/compare", "/deals",
-             "/deals/anthropic", "/openapi.json")
-QUERY_NAMES = st.sampled_from(("as_of", "known_at", "labs", "lab", "status", "kind", "since",
-                               "page", "x"))
-QUERY_TEXT = st.text(max_size=15) | st.sampled_from(("2026-01-01", "0000-00-00", "9999-12-31",
-                                                    "anthropic,openai", "-1", "99999999999"))
+GET_PATHS = (
+    "/health",
+    "/positions/anthropic",
+    "/positions/x",
+    "/compare",
+    "/deals",
+    "/deals/anthropic",
+    "/openapi.json",
+)
+QUERY_NAMES = st.sampled_from(
+    ("as_of", "known_at", "labs", "lab", "status", "kind", "since", "page", "x")
+)
+QUERY_TEXT = st.text(max_size=15) | st.sampled_from(
+    ("2026-01-01", "0000-00-00", "9999-12-31", "anthropic,openai", "-1", "99999999999")
+)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                                  HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 @given(body=BODIES, authorised=st.booleans())
 def test_no_body_posted_to_events_or_sql_gives_500(
     threaded_api: ThreadedApi, body: bytes, authorised: bool
@@ -512,10 +565,15 @@ def test_no_body_posted_to_events_or_sql_gives_500(
     assert all(s < 500 for s in statuses), statuses
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                                  HealthCheck.function_scoped_fixture])
-@given(path=st.sampled_from(GET_PATHS) | st.text(max_size=20).map(lambda t: "/" + quote(t)),
-       query=st.lists(st.tuples(QUERY_NAMES, QUERY_TEXT), max_size=4))
+@settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(
+    path=st.sampled_from(GET_PATHS) | st.text(max_size=20).map(lambda t: "/" + quote(t)),
+    query=st.lists(st.tuples(QUERY_NAMES, QUERY_TEXT), max_size=4),
+)
 def test_no_query_string_on_a_get_route_gives_500(
     threaded_api: ThreadedApi, path: str, query: list[tuple[str, str]]
 ) -> None:
@@ -533,7 +591,8 @@ async def test_the_snapshot_file_catches_up_with_writes_without_any_sql_request(
         snapshot = api.db.with_name(api.db.name + ".snapshot.duckdb")
         before = api.count()
         response = await api.http.post(
-            "/events", json=new_deal_events("acme-snapshot-1"),
+            "/events",
+            json=new_deal_events("acme-snapshot-1"),
             headers={"Authorization": f"Bearer {TOKEN}"},
         )
         assert response.status == 201

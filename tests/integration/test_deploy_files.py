@@ -137,7 +137,7 @@ def test_image_database_lives_on_the_volume() -> None:
     (volume,) = instructions("VOLUME")
     db = PurePosixPath(docker_env()["COMPUTEWATCH_DB"])
 
-    assert volume.strip("[]\" ") == "/data"
+    assert volume.strip('[]" ') == "/data"
     assert db.parent == PurePosixPath("/data")
 
 
@@ -225,7 +225,8 @@ def test_env_example_loads_as_the_defaults_and_holds_no_secret(
 
 def test_dockerignore_keeps_secrets_and_databases_out_of_the_image() -> None:
     patterns = {
-        line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()
+        line.strip()
+        for line in (ROOT / ".dockerignore").read_text().splitlines()
         if line.strip() and not line.startswith("#")
     }
 

@@ -47,20 +47,32 @@ def record_two_weeks(store: EventStore, clock: ManualClock) -> dict[str, object]
     """W04: openai signs 1 GW, anthropic an LOI; W05: the LOI is signed, capacity comes online,
     a new deal, a late report of an openai deal from January 10, and a candidate proposed."""
     clock.set(JAN_20)
-    store.append([make_deal_reported("oa-1", lab="openai", capacity_mw=1_000, occurred_at=JAN_19),
-                  make_deal_reported("an-1", lab="anthropic", status="loi", capacity_mw=500,
-                                     occurred_at=JAN_19)])
+    store.append(
+        [
+            make_deal_reported("oa-1", lab="openai", capacity_mw=1_000, occurred_at=JAN_19),
+            make_deal_reported(
+                "an-1", lab="anthropic", status="loi", capacity_mw=500, occurred_at=JAN_19
+            ),
+        ]
+    )
     clock.set(JAN_28)
     late = make_deal_reported("oa-late", lab="openai", capacity_mw=200, occurred_at=JAN_10)
-    store.append([
-        make_status_change("an-1", "signed", reason="contract signed", occurred_at=JAN_27),
-        make_capacity_online("oa-1", 250, occurred_at=JAN_27),
-        make_deal_reported("an-2", lab="anthropic", capacity_mw=300, occurred_at=JAN_27,
-                           title="Anthropic rents 300 MW"),
-        late,
-        make_candidate_proposed("c1"),
-        make_candidate_proposed("c2"),
-    ])
+    store.append(
+        [
+            make_status_change("an-1", "signed", reason="contract signed", occurred_at=JAN_27),
+            make_capacity_online("oa-1", 250, occurred_at=JAN_27),
+            make_deal_reported(
+                "an-2",
+                lab="anthropic",
+                capacity_mw=300,
+                occurred_at=JAN_27,
+                title="Anthropic rents 300 MW",
+            ),
+            late,
+            make_candidate_proposed("c1"),
+            make_candidate_proposed("c2"),
+        ]
+    )
     store.append([make_candidate_accepted("c2", "an-2")])
     return {"late": late}
 
@@ -79,8 +91,11 @@ def test_digest_lists_the_weeks_news_with_sources(store: EventStore, clock: Manu
     assert digest.pending_candidates == 1
     assert not digest.quiet
     assert {s.url for s in answer.sources} >= {
-        "https://news.example.com/an-1", "https://news.example.com/an-2",
-        "https://news.example.com/oa-1", "https://news.example.com/oa-late"}
+        "https://news.example.com/an-1",
+        "https://news.example.com/an-2",
+        "https://news.example.com/oa-1",
+        "https://news.example.com/oa-late",
+    }
 
 
 def test_leaderboard_shows_change_since_last_week_and_headline_is_the_largest_mover(
@@ -119,8 +134,9 @@ def test_a_retraction_restates_last_week_with_its_reason(
     wrong = make_deal_reported("oa-1", lab="openai", capacity_mw=1_000, occurred_at=JAN_19)
     store.append([wrong])
     clock.set(JAN_28)
-    store.append([make_retraction(wrong, "the article was about a different lab",
-                                  occurred_at=JAN_28)])
+    store.append(
+        [make_retraction(wrong, "the article was about a different lab", occurred_at=JAN_28)]
+    )
 
     digest = build_digest(Queries(store), "2026-W05")
 
@@ -135,8 +151,12 @@ def test_the_digest_of_a_past_week_is_the_same_whenever_it_is_generated(
     made = record_two_weeks(store, clock)
     clock.set(FEB_03)
     first = build_digest(Queries(store), "2026-W05", default_registry())
-    store.append([make_retraction(made["late"], "duplicate of oa-1", occurred_at=FEB_03),  # type: ignore[arg-type]
-                  make_deal_reported("oa-2", lab="openai", capacity_mw=5_000, occurred_at=JAN_27)])
+    store.append(
+        [
+            make_retraction(made["late"], "duplicate of oa-1", occurred_at=FEB_03),  # type: ignore[arg-type]
+            make_deal_reported("oa-2", lab="openai", capacity_mw=5_000, occurred_at=JAN_27),
+        ]
+    )
     clock.set(FEB_20)
 
     again = build_digest(Queries(store), "2026-W05", default_registry())
@@ -164,12 +184,19 @@ def test_a_busy_week_fits_discord_limits_and_its_chart_is_under_8_mb(
     store: EventStore, clock: ManualClock
 ) -> None:
     clock.set(JAN_28)
-    store.append([
-        make_deal_reported(f"deal-{i}", lab=lab, capacity_mw=100 + i, occurred_at=JAN_27,
-                           title=f"{lab} compute deal number {i} " + "x" * 150,
-                           source_url=f"https://news.example.com/{'long-' * 30}{i}")
-        for i, lab in enumerate(["openai", "anthropic", "xai", "meta", "microsoft"] * 12)
-    ])
+    store.append(
+        [
+            make_deal_reported(
+                f"deal-{i}",
+                lab=lab,
+                capacity_mw=100 + i,
+                occurred_at=JAN_27,
+                title=f"{lab} compute deal number {i} " + "x" * 150,
+                source_url=f"https://news.example.com/{'long-' * 30}{i}",
+            )
+            for i, lab in enumerate(["openai", "anthropic", "xai", "meta", "microsoft"] * 12)
+        ]
+    )
     clock.set(FEB_03)
     queries = Queries(store)
 
@@ -204,7 +231,9 @@ def test_digest_command_previews_a_week_and_refuses_one_not_over(
 
 
 def test_cli_prints_a_past_weeks_digest_as_json(
-    db_path: Path, clock: ManualClock, capsys: pytest.CaptureFixture[str],
+    db_path: Path,
+    clock: ManualClock,
+    capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from bot.cli import main

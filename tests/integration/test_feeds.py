@@ -72,8 +72,11 @@ def build_app(server: FeedServer) -> web.Application:
         seen(request)
         if request.headers.get("If-None-Match") == ETAG:
             return web.Response(status=304)
-        return web.Response(body=RSS.encode(), content_type="application/rss+xml",
-                            headers={"ETag": ETAG, "Last-Modified": LAST_MODIFIED})
+        return web.Response(
+            body=RSS.encode(),
+            content_type="application/rss+xml",
+            headers={"ETag": ETAG, "Last-Modified": LAST_MODIFIED},
+        )
 
     async def rss_plain(request: web.Request) -> web.StreamResponse:
         seen(request)  # no validators: the poller must dedup items on its own
@@ -183,18 +186,27 @@ def notices() -> Notices:
 
 
 @pytest.fixture
-def poller(session: aiohttp.ClientSession, astore: AsyncEventStore, clock: ManualClock,
-           notices: Notices) -> FeedPoller:
-    return FeedPoller(session, astore, clock=clock, notifier=notices,
-                      interval=timedelta(minutes=15), max_bytes=64 * 1024, max_failures=5)
+def poller(
+    session: aiohttp.ClientSession, astore: AsyncEventStore, clock: ManualClock, notices: Notices
+) -> FeedPoller:
+    return FeedPoller(
+        session,
+        astore,
+        clock=clock,
+        notifier=notices,
+        interval=timedelta(minutes=15),
+        max_bytes=64 * 1024,
+        max_failures=5,
+    )
 
 
 def candidate_events(store: EventStore) -> list[str]:
     return [e.stream_id for e in store.read_all() if e.type == "CandidateProposed"]
 
 
-async def test_new_rss_items_become_candidates(feed_server: FeedServer, poller: FeedPoller,
-                                               store: EventStore) -> None:
+async def test_new_rss_items_become_candidates(
+    feed_server: FeedServer, poller: FeedPoller, store: EventStore
+) -> None:
     report = await poller.poll_feed(feed_server.route("rss"))
 
     assert (report.outcome, report.new_items) == ("ok", 2)
@@ -207,8 +219,9 @@ async def test_new_rss_items_become_candidates(feed_server: FeedServer, poller: 
     assert proposed.payload.article_url.startswith("https://news.example.com/openai-oracle")  # type: ignore[attr-defined]
 
 
-async def test_atom_items_become_candidates(feed_server: FeedServer, poller: FeedPoller,
-                                            store: EventStore) -> None:
+async def test_atom_items_become_candidates(
+    feed_server: FeedServer, poller: FeedPoller, store: EventStore
+) -> None:
     report = await poller.poll_feed(feed_server.route("atom"))
 
     assert report.outcome == "ok"
@@ -278,8 +291,9 @@ async def test_entity_expansion_is_refused_before_parsing(
     assert store.head == 0
 
 
-async def test_a_body_over_the_cap_is_refused(feed_server: FeedServer, poller: FeedPoller,
-                                              store: EventStore) -> None:
+async def test_a_body_over_the_cap_is_refused(
+    feed_server: FeedServer, poller: FeedPoller, store: EventStore
+) -> None:
     report = await poller.poll_feed(feed_server.route("big"))
 
     assert report.outcome == "error"
@@ -345,7 +359,10 @@ async def test_retry_after_date_on_503_is_honoured(
 
 
 async def test_a_feed_that_keeps_failing_is_paused_with_a_notice(
-    feed_server: FeedServer, poller: FeedPoller, store: EventStore, clock: ManualClock,
+    feed_server: FeedServer,
+    poller: FeedPoller,
+    store: EventStore,
+    clock: ManualClock,
     notices: Notices,
 ) -> None:
     url = feed_server.route("broken")

@@ -27,19 +27,33 @@ def write_events(path: Path, deals: int, extra_per_deal: int) -> int:
     with path.open("w", encoding="utf-8") as fh:
         for d in range(deals):
             stream = f"deal:synthetic-{d}"
-            events = [NewEvent(
-                stream_id=stream, occurred_at=START + timedelta(hours=d), actor="cli",
-                source_url=f"https://example.com/deal/{d}",
-                idempotency_key=f"synthetic-{d}-0",
-                payload=DealReported(lab="openai", kind="cloud_contract", status="signed",
-                                     capacity_mw=10.0, title=f"synthetic deal {d}"),
-            )]
+            events = [
+                NewEvent(
+                    stream_id=stream,
+                    occurred_at=START + timedelta(hours=d),
+                    actor="cli",
+                    source_url=f"https://example.com/deal/{d}",
+                    idempotency_key=f"synthetic-{d}-0",
+                    payload=DealReported(
+                        lab="openai",
+                        kind="cloud_contract",
+                        status="signed",
+                        capacity_mw=10.0,
+                        title=f"synthetic deal {d}",
+                    ),
+                )
+            ]
             for n in range(1, extra_per_deal + 1):
-                events.append(NewEvent(
-                    stream_id=stream, occurred_at=START + timedelta(hours=d, minutes=n),
-                    actor="cli", source_url=f"https://example.com/deal/{d}/{n}",
-                    idempotency_key=f"synthetic-{d}-{n}", payload=SourceAdded(note=str(n)),
-                ))
+                events.append(
+                    NewEvent(
+                        stream_id=stream,
+                        occurred_at=START + timedelta(hours=d, minutes=n),
+                        actor="cli",
+                        source_url=f"https://example.com/deal/{d}/{n}",
+                        idempotency_key=f"synthetic-{d}-{n}",
+                        payload=SourceAdded(note=str(n)),
+                    )
+                )
             for event in events:
                 fh.write(json.dumps(event.to_json_dict()) + "\n")
                 lines += 1
@@ -48,8 +62,14 @@ def write_events(path: Path, deals: int, extra_per_deal: int) -> int:
 
 def run_cli(db: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "COMPUTEWATCH_SEED": "false"}
-    return subprocess.run([sys.executable, "-m", "bot", "--db", str(db), *args], cwd=ROOT,
-                          capture_output=True, text=True, timeout=300, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "bot", "--db", str(db), *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
 
 
 def test_a_file_with_one_invalid_line_imports_nothing_and_names_the_line(tmp_path: Path) -> None:
@@ -106,13 +126,21 @@ def test_an_import_killed_midway_leaves_whole_batches_and_completes_on_rerun(
     total = write_events(path, deals=6_000, extra_per_deal=4)  # 30,000 events, 6 batches
     db = tmp_path / "t.duckdb"
     env = {**os.environ, "COMPUTEWATCH_SEED": "false"}
-    proc = subprocess.Popen([sys.executable, "-m", "bot", "--db", str(db), "import", str(path)],
-                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bot", "--db", str(db), "import", str(path)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     wal = db.with_name(db.name + ".wal")
     deadline = time.monotonic() + 120
     # Kill once the first batch has reached the disk (the file or its WAL grows).
     while time.monotonic() < deadline and proc.poll() is None:
-        if db.exists() and (db.stat().st_size + (wal.stat().st_size if wal.exists() else 0)) > 2_000_000:
+        if (
+            db.exists()
+            and (db.stat().st_size + (wal.stat().st_size if wal.exists() else 0)) > 2_000_000
+        ):
             break
         time.sleep(0.02)
     proc.send_signal(signal.SIGKILL)

@@ -16,19 +16,38 @@ from tests.factories import JAN_11, make_deal_reported
 ARTICLE = "https://news.example.com/openai-oracle-2"
 
 
-def propose(store: EventStore, name: str = "c1", *, status: str = "signed",
-            capacity_mw: float = 1_000, url: str = ARTICLE) -> str:
+def propose(
+    store: EventStore,
+    name: str = "c1",
+    *,
+    status: str = "signed",
+    capacity_mw: float = 1_000,
+    url: str = ARTICLE,
+) -> str:
     deal = CandidateDeal(
-        lab="openai", counterparties=(Counterparty(party="oracle", role="provider"),),
-        kind="cloud_contract", status=status, capacity_mw=capacity_mw,
+        lab="openai",
+        counterparties=(Counterparty(party="oracle", role="provider"),),
+        kind="cloud_contract",
+        status=status,
+        capacity_mw=capacity_mw,
         evidence="OpenAI signed a cloud contract with Oracle for 1 GW.",
     )
     stream = f"candidate:{name}"
-    store.append([NewEvent(
-        stream_id=stream, occurred_at=JAN_11, actor="feed:news.example.com",
-        payload=CandidateProposed(article_url=url, article_title="OpenAI rents from Oracle",
-                                  published=date(2026, 1, 20), deal=deal),
-    )])
+    store.append(
+        [
+            NewEvent(
+                stream_id=stream,
+                occurred_at=JAN_11,
+                actor="feed:news.example.com",
+                payload=CandidateProposed(
+                    article_url=url,
+                    article_title="OpenAI rents from Oracle",
+                    published=date(2026, 1, 20),
+                    deal=deal,
+                ),
+            )
+        ]
+    )
     return stream
 
 
@@ -54,7 +73,9 @@ def test_accepting_news_of_a_known_deal_updates_it(store: EventStore) -> None:
 
     assert decision.deal_id == "openai-oracle-1"
     assert [e.type for e in store.read_stream("deal:openai-oracle-1")] == [
-        "DealReported", "DealStatusChanged"]
+        "DealReported",
+        "DealStatusChanged",
+    ]
     assert Queries(store).counting()[0].status == "signed"
     assert len(Queries(store).counting()) == 1
 
@@ -65,8 +86,7 @@ def test_rejecting_writes_no_deal_event(store: EventStore) -> None:
     review.reject(store, stream, "cli", "not a compute deal")
 
     assert store.deal_ids() == []
-    assert [e.type for e in store.read_stream(stream)] == ["CandidateProposed",
-                                                           "CandidateRejected"]
+    assert [e.type for e in store.read_stream(stream)] == ["CandidateProposed", "CandidateRejected"]
     assert review.pending_candidates(store) == []
 
 

@@ -46,8 +46,11 @@ class RecordingDiscord:
 
 
 def settings(**values: str) -> Settings:
-    base = {"digest_cron": "0 9 * * mon", "digest_tz": "Europe/Berlin",
-            "digest_channel_id": ",".join(CHANNELS)}
+    base = {
+        "digest_cron": "0 9 * * mon",
+        "digest_tz": "Europe/Berlin",
+        "digest_channel_id": ",".join(CHANNELS),
+    }
     return Settings(**{**base, **values})  # type: ignore[arg-type]
 
 
@@ -60,16 +63,27 @@ def berlin_clock() -> ManualClock:
 async def writer(db_path: Path, berlin_clock: ManualClock) -> AsyncIterator[AsyncEventStore]:
     with EventStore(db_path, clock=berlin_clock) as store:
         berlin_clock.set(datetime(2026, 3, 25, tzinfo=UTC))
-        store.append([make_deal_reported("oa-1", lab="openai", capacity_mw=1_000,
-                                         occurred_at=datetime(2026, 3, 24, tzinfo=UTC))])
+        store.append(
+            [
+                make_deal_reported(
+                    "oa-1",
+                    lab="openai",
+                    capacity_mw=1_000,
+                    occurred_at=datetime(2026, 3, 24, tzinfo=UTC),
+                )
+            ]
+        )
         berlin_clock.set(MON_MAR_30_0900_BERLIN)
         async with AsyncEventStore(store) as facade:
             yield facade
 
 
 def posted_weeks(store: EventStore, channel: str) -> list[str]:
-    return [e.payload.week for e in store.read_stream(f"digest:{channel}")
-            if isinstance(e.payload, DigestPosted)]
+    return [
+        e.payload.week
+        for e in store.read_stream(f"digest:{channel}")
+        if isinstance(e.payload, DigestPosted)
+    ]
 
 
 def test_trigger_fires_at_nine_berlin_time_across_the_march_dst_change() -> None:
@@ -92,13 +106,16 @@ def test_a_sunday_trigger_fires_at_local_time_on_the_dst_day_itself() -> None:
     assert fire.astimezone(UTC) == datetime(2026, 3, 29, 7, tzinfo=UTC)
 
 
-@pytest.mark.parametrize(("values", "setting"), [
-    ({"digest_cron": "0 9 * *"}, "DIGEST_CRON"),
-    ({"digest_cron": "61 9 * * mon"}, "DIGEST_CRON"),
-    ({"digest_tz": "Europe/Atlantis"}, "DIGEST_TZ"),
-    ({"digest_tz": "../etc/passwd"}, "DIGEST_TZ"),
-    ({"digest_channel_id": "123,general"}, "DIGEST_CHANNEL_ID"),
-])
+@pytest.mark.parametrize(
+    ("values", "setting"),
+    [
+        ({"digest_cron": "0 9 * *"}, "DIGEST_CRON"),
+        ({"digest_cron": "61 9 * * mon"}, "DIGEST_CRON"),
+        ({"digest_tz": "Europe/Atlantis"}, "DIGEST_TZ"),
+        ({"digest_tz": "../etc/passwd"}, "DIGEST_TZ"),
+        ({"digest_channel_id": "123,general"}, "DIGEST_CHANNEL_ID"),
+    ],
+)
 def test_bad_schedule_settings_are_rejected_naming_the_setting(
     values: dict[str, str], setting: str
 ) -> None:
@@ -130,8 +147,9 @@ async def test_a_restart_right_after_posting_does_not_post_again(
 
     with EventStore(db_path, clock=berlin_clock) as reopened:
         async with AsyncEventStore(reopened) as restarted:
-            outcomes = await catch_up(restarted, discord, validate_schedule(settings()),
-                                      berlin_clock)
+            outcomes = await catch_up(
+                restarted, discord, validate_schedule(settings()), berlin_clock
+            )
             again = await run_digest_job(restarted, discord, CHANNELS, berlin_clock)
 
     assert [o.status for o in outcomes + again] == ["already_posted"] * 4
@@ -143,8 +161,10 @@ async def test_two_jobs_racing_post_once_per_channel(
 ) -> None:
     discord = RecordingDiscord()
 
-    await asyncio.gather(run_digest_job(writer, discord, CHANNELS, berlin_clock),
-                         run_digest_job(writer, discord, CHANNELS, berlin_clock))
+    await asyncio.gather(
+        run_digest_job(writer, discord, CHANNELS, berlin_clock),
+        run_digest_job(writer, discord, CHANNELS, berlin_clock),
+    )
 
     assert sorted(c for c, _, _ in discord.posts) == sorted(CHANNELS)
 
@@ -185,7 +205,10 @@ async def test_the_scheduler_runs_the_digest_job_with_coalesce_and_grace(
     try:
         job = scheduler.get_job(JOB_ID)
         assert (job.coalesce, job.max_instances, job.misfire_grace_time) == (
-            True, 1, MISFIRE_GRACE_S)
+            True,
+            1,
+            MISFIRE_GRACE_S,
+        )
         assert str(job.trigger.timezone) == "Europe/Berlin"
         assert discord.posts == []
         # Fire the job now, as the cron would at Monday 09:00 (the job reads the manual clock).

@@ -43,7 +43,8 @@ def test_a_monday_run_covers_the_week_before() -> None:
 
 def test_an_oversized_answer_is_cut_to_6000_characters() -> None:
     answer = Answer(
-        command="digest", title="t",
+        command="digest",
+        title="t",
         facts=[Fact(name=f"f{i}", value="x" * 1000) for i in range(10)],
         sources=[Source(title="s" * 100, url=f"https://example.com/{i}") for i in range(20)],
     )

@@ -28,7 +28,8 @@ class Deal:
     capacity_mw: float | None = 1_000
     value_usd: float | None = None
     counterparties: list[dict[str, str]] = field(
-        default_factory=lambda: [{"party": "oracle", "role": "provider"}])
+        default_factory=lambda: [{"party": "oracle", "role": "provider"}]
+    )
     first_reported_at: datetime = JAN_10
     last_event_at: datetime = JAN_10
     chips: dict[str, object] | None = None
@@ -36,7 +37,10 @@ class Deal:
 
 def candidate(**kw: object) -> CandidateDeal:
     fields: dict[str, object] = {
-        "lab": "openai", "kind": "cloud_contract", "status": "loi", "capacity_mw": 1_000,
+        "lab": "openai",
+        "kind": "cloud_contract",
+        "status": "loi",
+        "capacity_mw": 1_000,
         "counterparties": (Counterparty(party="oracle", role="provider"),),
         "evidence": "OpenAI rents 1 GW from Oracle.",
     }
@@ -143,8 +147,12 @@ def test_a_new_deal_becomes_a_deal_reported_with_a_title() -> None:
 
 
 def test_a_new_counterparty_is_added_to_the_parties_by_a_revision() -> None:
-    both = candidate(counterparties=(Counterparty(party="oracle", role="provider"),
-                                     Counterparty(party="nvidia", role="chip_supplier")))
+    both = candidate(
+        counterparties=(
+            Counterparty(party="oracle", role="provider"),
+            Counterparty(party="nvidia", role="chip_supplier"),
+        )
+    )
 
     match = match_candidate(both, [Deal()])
 
