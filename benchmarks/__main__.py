@@ -218,13 +218,13 @@ def bench_baselines(r: Results, n: int, runs: int) -> None:
 
 def bench_rebuild(r: Results, n: int) -> None:
     from store.log import connect
-    from store.projections import rebuild_deal_state
+    from store.projections import rebuild_projections
 
     db = copy_db(n, "rebuild.duckdb")
     con = connect(db)
     t0 = time.perf_counter()
     con.execute("BEGIN TRANSACTION")
-    rebuild_deal_state(con)
+    rebuild_projections(con)
     con.execute("COMMIT")
     r.add("rebuild_s_10m", time.perf_counter() - t0, "s")
     con.close()

@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 from events.envelope import NewEvent
 from events.payloads import PAYLOAD_TYPES
 from store.log import EventStore
-from store.projections import rebuild_deal_state
+from store.projections import rebuild_projections
 from store.rows import ARROW_SCHEMA, COLUMNS, STAGED_SCHEMA, payload_json, typed_columns
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -363,7 +363,7 @@ def ensure_db(n_events: int) -> Path:
         con.execute(
             f"INSERT INTO events SELECT {casts} FROM read_parquet('{parquet}') ORDER BY seq"
         )
-    rebuild_deal_state(con)
+    rebuild_projections(con)
     con.execute("CHECKPOINT")
     con.close()
     tmp.rename(path)

@@ -35,7 +35,7 @@ from store.errors import (
     UnknownStreamError,
 )
 from store.migrations import migrate
-from store.projections import rebuild_deal_state, refresh_deal_state
+from store.projections import rebuild_projections, refresh_projections
 from store.rows import (
     COLUMNS,
     ENVELOPE_SELECT,
@@ -525,9 +525,9 @@ class EventStore:
                 raise min(errors, key=lambda e: (e[0], e[1]))[2]
             deals = [r[0] for r in cur.execute(BULK_DEALS).fetchall()]
             if len(deals) > BULK_REBUILD_DEALS:
-                rebuild_deal_state(cur)
+                rebuild_projections(cur)
             elif deals:
-                refresh_deal_state(cur, sorted(deals))
+                refresh_projections(cur, sorted(deals), after_seq=head)
             cur.execute("DROP TABLE bulk_streams")
             cur.execute("DROP TABLE bulk_versions")
             cur.execute("COMMIT")
@@ -698,7 +698,8 @@ class EventStore:
             cur.execute(INSERT_FROM_ARROW)
             cur.unregister("staged")
             if deal_ids:
-                refresh_deal_state(cur, sorted(deal_ids))
+                after_seq = min(int(r["seq"]) for r in rows) - 1  # type: ignore[call-overload]
+                refresh_projections(cur, sorted(deal_ids), after_seq=after_seq)
             cur.execute("COMMIT")
         except duckdb.ConstraintException as exc:
             # Only reachable if something other than this writer appended: reload what is true.

@@ -22,11 +22,17 @@ LEFT JOIN deal_states() s ON s.deal_id = d.deal_id
 """
 
 
-def refresh_deal_state(cur: duckdb.DuckDBPyConnection, deal_ids: Sequence[str]) -> None:
-    """Refold the given deals into deal_current (call inside the append's transaction)."""
+def refresh_projections(
+    cur: duckdb.DuckDBPyConnection, deal_ids: Sequence[str], *, after_seq: int
+) -> None:
+    """Bring the maintained read models up to date for the given deals.
+
+    Call inside the append's transaction, after inserting the new events: every event of the
+    transaction has seq > after_seq, and every deal it touches is in deal_ids.
+    """
     cur.execute(REFRESH_DEAL_CURRENT, {"deals": list(deal_ids)})
 
 
-def rebuild_deal_state(cur: duckdb.DuckDBPyConnection) -> None:
-    """Refold every deal from the log (after a bulk import, or to prove the table right)."""
+def rebuild_projections(cur: duckdb.DuckDBPyConnection) -> None:
+    """Rebuild every maintained read model from the log (after a bulk import, or to prove it)."""
     cur.execute(REBUILD_DEAL_CURRENT)

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from events.envelope import NewEvent, RecordedEvent
 from store.log import EventStore
-from store.projections import rebuild_deal_state
+from store.projections import rebuild_projections
 from tests.factories import (
     JAN_01,
     make_capacity_online,
@@ -142,7 +142,7 @@ def test_rebuilding_the_deal_state_from_zero_changes_nothing(data: st.DataObject
         append_random_history(data, store)
         before = rows(store, "SELECT * FROM deal_current ORDER BY deal_id")
 
-        rebuild_deal_state(store.cursor())
+        rebuild_projections(store.cursor())
 
         after = rows(store, "SELECT * FROM deal_current ORDER BY deal_id")
     assert after == before
