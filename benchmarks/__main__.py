@@ -21,12 +21,23 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import synth
+from benchmarks.backup import bench_backup
+from benchmarks.extract import bench_extract
+from benchmarks.interaction import bench_interaction
+from benchmarks.soak import bench_soak
 
 AS_OF = datetime(2025, 6, 30, 23, 59, 59, tzinfo=UTC)
 KNOWN_AT = datetime(2025, 7, 31, tzinfo=UTC)
 FOLD_ALL = datetime(2100, 1, 1, tzinfo=UTC)  # non-NULL: forces the fold over the whole log
 FIVE_LABS = ["openai", "anthropic", "xai", "meta", "google"]
 GOALS = {
+    "interaction_p99_ms_1m": ("<=", 250),
+    "interaction_heartbeats_late_1m": ("<=", 0),
+    "interaction_unanswered_1m": ("<=", 0),
+    "soak_rss_growth_mb": ("<=", 50),
+    "soak_fd_growth": ("<=", 5),
+    "soak_errors": ("<=", 0),
+    "soak_unanswered": ("<=", 0),
     "import_ratio_to_raw": (">=", 0.7),
     "import_peak_mb": ("<=", 500),
     "append_p50_ms": ("<=", 5),
@@ -37,6 +48,7 @@ GOALS = {
     "position_asof_p50_ms_10m": ("<=", 1500),
     "rebuild_s_10m": ("<=", 10),
     "position_peak_mb_10m": ("<=", 1024),
+    "extract_articles_per_s": (">=", 200),
 }
 
 
@@ -88,10 +100,13 @@ def copy_db(n: int, name: str) -> Path:
 # -- benchmarks ------------------------------------------------------------------------------
 def bench_import(r: Results, n: int, runs: int) -> None:
     synth.ensure_log(n)
+    synth.ensure_jsonl(n)
     raw, store = [], []
     for _ in range(runs):  # alternate, so that both see the same machine
         raw.append(child("import_raw", str(n), str(scratch("raw.duckdb"))))
         store.append(child("import_store", str(n), str(scratch("import.duckdb"))))
+    cli = child("import_cli", str(n), str(scratch("import_cli.duckdb")))  # long: once
+    raw.append(child("import_raw", str(n), str(scratch("raw.duckdb"))))
     raw_s = statistics.median(x["seconds"] for x in raw)
     store_s = statistics.median(x["seconds"] for x in store)
     r.add("import_raw_s", raw_s, "s")
@@ -100,6 +115,10 @@ def bench_import(r: Results, n: int, runs: int) -> None:
     r.add("import_events_per_s", store[0]["imported"] / store_s, "events/s")
     r.add("import_peak_mb", max(x["peak_mb"] for x in store), "MB")
     r.add("import_raw_peak_mb", max(x["peak_mb"] for x in raw), "MB")
+    r.add("import_cli_s", cli["seconds"], "s")
+    r.add("import_cli_ratio_to_raw", raw_s / cli["seconds"], "ratio")
+    r.add("import_cli_events_per_s", store[0]["imported"] / cli["seconds"], "events/s")
+    r.add("import_cli_peak_mb", cli["peak_mb"], "MB")
 
 
 def _status_event(stream: str, version: int, day: int) -> Any:
@@ -233,6 +252,8 @@ def bench_rebuild(r: Results, n: int) -> None:
 def bench_position_peak(r: Results, n: int) -> None:
     out = child("positions", str(synth.ensure_db(n)))
     r.add("position_peak_mb_10m", out["peak_mb"], "MB")
+    r.add("position_open_mb_10m", out["opened_mb"], "MB")
+    r.add("position_query_mb_10m", out["query_mb"], "MB")
 
 
 def main() -> None:
@@ -243,7 +264,7 @@ def main() -> None:
     args = ap.parse_args()
     small, large = (20_000, 100_000) if args.quick else (1_000_000, 10_000_000)
     runs = 5 if args.quick else 15
-    only = [g for g in args.only.split(",") if g] or list(GROUPS)
+    only = [g for g in args.only.split(",") if g] or [g for g in GROUPS if g not in ON_REQUEST]
     unknown = set(only) - set(GROUPS)
     if unknown:
         ap.error(f"unknown group(s) {', '.join(sorted(unknown))}; known: {', '.join(GROUPS)}")
@@ -262,7 +283,11 @@ def main() -> None:
         render(r.rows)
 
 
+# Groups that run only when named in --only (too long for a routine run).
+ON_REQUEST = {"soak"}
 GROUPS: dict[str, Callable[[Results, int, int, int, bool], None]] = {
+    "interaction": lambda r, s, big, n, q: bench_interaction(r, s, q),
+    "soak": lambda r, s, big, n, q: bench_soak(r, q),
     "import": lambda r, s, big, n, q: bench_import(r, s, 1 if q else 3),
     "append": lambda r, s, big, n, q: bench_append(r, s, 100 if q else 300),
     "concurrent": lambda r, s, big, n, q: bench_concurrent(r, s, 50, 10 if q else 40),
@@ -271,6 +296,8 @@ GROUPS: dict[str, Callable[[Results, int, int, int, bool], None]] = {
     "position10m": lambda r, s, big, n, q: bench_positions(r, big, "10m", n),
     "rebuild": lambda r, s, big, n, q: bench_rebuild(r, big),
     "peak10m": lambda r, s, big, n, q: bench_position_peak(r, big),
+    "extract": lambda r, s, big, n, q: bench_extract(r, n),
+    "backup": lambda r, s, big, n, q: bench_backup(r, s, 1 if q else 3),
 }
 
 

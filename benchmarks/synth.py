@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -48,7 +49,7 @@ COUNTERPARTIES = (
 )
 # The store's clock during a benchmark import: after every generated valid time.
 IMPORT_NOW = datetime(2027, 1, 1, tzinfo=UTC)
-VERSION = 3
+VERSION = 4  # 4: the events table of migration 005 (unique indexes)
 DIRECT_FROM = 5_000_000  # bump when the generator changes, so that stale caches are not reused
 
 
@@ -308,6 +309,48 @@ def to_staged(full: pa.Table) -> pa.Table:
     cols["lab"] = lab
     cols["expected_version"] = pa.nulls(len(full), pa.int32())
     return pa.table([cols[n] for n in STAGED_SCHEMA.names], schema=STAGED_SCHEMA)
+
+
+# Rows per chunk of a streamed import: one row group of the Parquet file and of DuckDB.
+IMPORT_CHUNK_ROWS = 122_880
+
+
+def staged_chunks(n_events: int, rows: int = IMPORT_CHUNK_ROWS) -> Iterator[pa.Table]:
+    """The log's Parquet file read chunk by chunk, each staged as a caller would stage it."""
+    parquet = pq.ParquetFile(ensure_log(n_events), pre_buffer=False)
+    for batch in parquet.iter_batches(batch_size=rows, use_threads=False):
+        yield to_staged(pa.Table.from_batches([batch]).cast(ARROW_SCHEMA))
+
+
+def jsonl_path(n_events: int) -> Path:
+    return RESULTS / f"synth_v{VERSION}_{n_events}.jsonl"
+
+
+def ensure_jsonl(n_events: int) -> Path:
+    """The log as the project's event JSONL (what `computewatch import` reads), cached."""
+    path = jsonl_path(n_events)
+    if path.exists():
+        return path
+    parquet = ensure_log(n_events)
+    tmp = path.with_suffix(".tmp")
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute(
+        f"""
+        COPY (
+            SELECT event_id, stream_id, type, schema,
+                   strftime(occurred_at, '%Y-%m-%dT%H:%M:%S.%fZ') AS occurred_at, actor,
+                   source_url, source_title,
+                   CASE WHEN idempotency_key <> event_id THEN idempotency_key END
+                       AS idempotency_key,
+                   payload::JSON AS payload
+            FROM read_parquet('{parquet}') ORDER BY seq
+        ) TO '{tmp}' (FORMAT json)
+        """
+    )
+    con.close()
+    tmp.rename(path)
+    return path
 
 
 def check_sample(full: pa.Table, k: int = 500) -> int:

@@ -17,6 +17,7 @@ from aiohttp import hdrs, web
 from pydantic import SecretStr, ValidationError
 
 from bot.answers import Answer
+from bot.backup import TAR_TYPE, send_backup
 from bot.commands.deals import resolve_deal_id
 from bot.commands.options import parse_party
 from bot.commands.registry import CommandContext, CommandRegistry, run_command
@@ -131,6 +132,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/deals/{id}", get_deal)
     app.router.add_post("/sql", post_sql)
     app.router.add_post("/events", post_events)
+    app.router.add_post("/backup", post_backup)
     app.router.add_get("/openapi.json", get_openapi)
 
 
@@ -434,6 +436,14 @@ def check_token(request: web.Request, token: SecretStr | None) -> None:
         raise UnauthorizedError("the API token is wrong")
 
 
+async def post_backup(request: web.Request) -> web.StreamResponse:
+    """A consistent backup of the running database, as a tar (see `computewatch backup`)."""
+    deps = request.app[DEPS]
+    check_token(request, deps.token)
+    query_params(request, ())
+    return await send_backup(request, deps.events.store)
+
+
 async def post_events(request: web.Request) -> web.Response:
     deps = request.app[DEPS]
     check_token(request, deps.token)
@@ -730,6 +740,22 @@ def openapi_document() -> dict[str, Any]:
                             "content": _json_content(_ref("AppendResult")),
                         },
                         **_errors(400, 401, 409, 413, 422, 500, 503),
+                    },
+                }
+            },
+            "/backup": {
+                "post": {
+                    "summary": "A consistent backup of the database (Bearer token required)",
+                    "description": "Parquet per table and manifest.json (counts, log digest, "
+                    "SHA-256 per file), as a tar; what `computewatch backup DIR` unpacks.",
+                    "operationId": "backup",
+                    "security": [{"bearer": []}],
+                    "responses": {
+                        "200": {
+                            "description": "The backup directory as a tar",
+                            "content": {TAR_TYPE: {"schema": {"type": "string"}}},
+                        },
+                        **_errors(400, 401, 500, 503),
                     },
                 }
             },

@@ -1,4 +1,4 @@
-"""The command line: computewatch run | ask | import | export | extract | sql | digest."""
+"""The command line: computewatch run | ask | import | export | backup | restore | sql | ..."""
 
 from __future__ import annotations
 
@@ -8,10 +8,14 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot.errors import UserInputError
 from bot.settings import Settings
 from store.errors import StoreError
+
+if TYPE_CHECKING:
+    from bot.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +34,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log more")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    sub.add_parser("run", help="run the bot (Discord with DISCORD_TOKEN, else the local console)")
+    run = sub.add_parser(
+        "run", help="run the bot (Discord with DISCORD_TOKEN, else the local console)"
+    )
+    run.add_argument(
+        "--sync-global",
+        action="store_true",
+        help="also sync the slash commands globally, to every server the bot is in (an owner's "
+        "action; Discord takes up to an hour to show them); needs DISCORD_TOKEN",
+    )
 
     ask = sub.add_parser("ask", help='answer one command, e.g. ask "/position anthropic"')
     ask.add_argument("line", help="the command line, e.g. '/compare anthropic openai'")
@@ -52,6 +64,14 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="write Parquet partitioned by month (DIR/events/month=YYYY-MM/)",
     )
+
+    bak = sub.add_parser(
+        "backup", help="back up the database into a new directory (also while the bot runs)"
+    )
+    bak.add_argument("dir", type=Path, help="a new or empty directory")
+    res = sub.add_parser("restore", help="restore a backup into a new database file")
+    res.add_argument("backup", type=Path, help="a directory made by `computewatch backup`")
+    res.add_argument("new_db", type=Path, help="the database file to create (must not exist)")
 
     ext = sub.add_parser("extract", help="find deals in article text files (no database)")
     ext.add_argument("files", type=Path, nargs="+")
@@ -116,6 +136,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def cmd_run(args: argparse.Namespace, settings: Settings, db: Path) -> int:
+    if args.sync_global:
+        if settings.discord_token is None:
+            raise UserInputError(
+                "run --sync-global needs DISCORD_TOKEN: it syncs the bot's commands"
+            )
+        # The owner's explicit action, for this run only (as DISCORD_SYNC_GLOBAL=1 would be).
+        settings = settings.model_copy(update={"discord_sync_global": True})
     if settings.discord_token is not None:
         from bot.runner import run_discord
 
@@ -150,14 +177,15 @@ def cmd_import(args: argparse.Namespace, settings: Settings, db: Path) -> int:
 
     if not args.file.is_file():
         raise UserInputError(f"{args.file} is not a file")
-    total = sum(1 for line in args.file.open("rb") if line.strip())
+    with args.file.open("rb") as fh:
+        total = sum(1 for _ in fh)
     with EventStore(db) as store, Progress(transient=True, disable=total < 20_000) as bar:
         task = bar.add_task("importing", total=total)
         report = import_events(
             store,
             args.file,
             skip_invalid=args.skip_invalid,
-            progress=lambda n: bar.advance(task, n),
+            progress=lambda lines: bar.update(task, completed=lines),
         )
     for rejected in report.rejected[:50]:
         print(f"line {rejected.line}: {rejected.reason}", file=sys.stderr)
@@ -183,6 +211,18 @@ def cmd_export(args: argparse.Namespace, settings: Settings, db: Path) -> int:
     for kind, path in paths.items():
         print(f"{kind}: {path}")
     return 0
+
+
+def cmd_backup(args: argparse.Namespace, settings: Settings, db: Path) -> int:
+    from bot.backup import run_backup
+
+    return run_backup(settings, db, args.dir)
+
+
+def cmd_restore(args: argparse.Namespace, settings: Settings, db: Path) -> int:
+    from bot.backup import run_restore
+
+    return run_restore(args.backup, args.new_db)
 
 
 def cmd_extract(args: argparse.Namespace, settings: Settings, db: Path) -> int:
@@ -231,9 +271,12 @@ def cmd_digest(args: argparse.Namespace, settings: Settings, db: Path) -> int:
     if args.post and settings.discord_token is None:
         raise UserInputError("digest --post needs DISCORD_TOKEN (and DIGEST_CHANNEL_ID)")
     if args.post:
-        # The Discord REST poster belongs to bot/discord_app (being written); it plugs in as a
-        # bot.schedule.Poster and this command then calls bot.schedule.run_digest_job.
-        raise UserInputError("digest --post is not wired to Discord yet; use the running bot")
+        from bot.schedule import validate_schedule
+
+        if not validate_schedule(settings).channels:
+            raise UserInputError(
+                "digest --post needs DIGEST_CHANNEL_ID (the channel ids to post to)"
+            )
     services = open_services(db, seed=settings.computewatch_seed)
     try:
         now = services.context.clock.now()
@@ -242,9 +285,37 @@ def cmd_digest(args: argparse.Namespace, settings: Settings, db: Path) -> int:
         ctx = services.context
         answer = digest_answer(build_digest(ctx.queries, week, ctx.registry), ctx.registry)
         sys.stdout.write(render_json(answer) if args.as_json else render_text(answer))
+        if args.post:
+            return _post_digest(settings, services, week)
     finally:
         services.close()
     return 0
+
+
+POST_STATUS = {
+    "posted": "posted",
+    "already_posted": "already posted before: not posted again",
+    "claimed_elsewhere": "taken on by another run (the bot?): not posted again",
+    "failed": "FAILED (see the log): not retried, so that it is never posted twice",
+}
+
+
+def _post_digest(settings: Settings, services: Services, week: str) -> int:
+    """Post through Discord's REST API, at most once per channel and week; 1 if a post failed."""
+    import asyncio
+
+    from bot.discord_app.poster import post_digest_rest
+
+    outcomes = asyncio.run(post_digest_rest(settings, services, week))
+    for o in outcomes:
+        message = f" (message {o.message_id})" if o.message_id else ""
+        print(
+            f"digest {o.week} -> channel {o.channel_id}: {POST_STATUS[o.status]}{message}",
+            file=sys.stderr,
+        )
+    if not outcomes:
+        print(f"digest {week}: could not be built (see the log); nothing posted", file=sys.stderr)
+    return 0 if outcomes and all(o.status != "failed" for o in outcomes) else 1
 
 
 def cmd_feeds(args: argparse.Namespace, settings: Settings, db: Path) -> int:
@@ -307,6 +378,8 @@ COMMANDS = {
     "ask": cmd_ask,
     "import": cmd_import,
     "export": cmd_export,
+    "backup": cmd_backup,
+    "restore": cmd_restore,
     "extract": cmd_extract,
     "sql": cmd_sql,
     "digest": cmd_digest,

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
+from bot import review
 from bot.answers import Answer
 from bot.commands.registry import run_command_line
 from bot.errors import UserInputError
@@ -15,6 +16,7 @@ from bot.services import Services
 
 log = logging.getLogger(__name__)
 BANNER = "computewatch console. Type /help for commands, /quit to leave."
+CONSOLE_ACTOR = "console"
 
 
 def split_flags(line: str) -> tuple[str, bool, str | None]:
@@ -42,9 +44,48 @@ def write_chart(services: Services, answer: Answer, path: str) -> str:
     return f"Chart written to {path}"
 
 
+def review_line(services: Services, line: str) -> str | None:
+    """`/review accept ID [status:S] [deal:D]` or `/review reject ID REASON...`: the decision
+    written as actor `console`; None for any other line (a command of the registry)."""
+    words = line.split()
+    if len(words) < 2 or words[0].lower() != "/review" or words[1] not in ("accept", "reject"):
+        return None
+    action, args = words[1], words[2:]
+    if not args:
+        raise UserInputError(f"/review {action} needs a candidate id; /review lists them")
+    store = services.store
+    stream = review.resolve_stream(store, args[0])
+    if action == "reject":
+        reason = " ".join(args[1:]).strip()
+        if not reason:
+            raise UserInputError(
+                "/review reject needs a reason, e.g. /review reject ab12 duplicate"
+            )
+        review.reject(store, stream, CONSOLE_ACTOR, reason)
+        return f"Rejected {review.short_id(stream)}: no deal event was written.\n"
+    edits: dict[str, object] = {}
+    for arg in args[1:]:
+        key, sep, value = arg.partition(":")
+        if not sep or key not in ("status", "deal"):
+            raise UserInputError(
+                f"/review accept: did not expect {arg!r}; options are status:<status> and "
+                "deal:<deal id>"
+            )
+        edits["deal_id" if key == "deal" else key] = value
+    decision = review.accept(store, stream, CONSOLE_ACTOR, edits)
+    written = [e for e in decision.events if e.stream_id != stream]
+    return (
+        f"Accepted {review.short_id(stream)} as {decision.action} of deal {decision.deal_id}: "
+        f"{', '.join(e.type for e in written) or 'no deal event'} written.\n"
+    )
+
+
 def answer_line(services: Services, line: str) -> str:
     """One console line in, the text to print out (errors as a friendly message)."""
     try:
+        decided = review_line(services, line)
+        if decided is not None:
+            return decided
         text, as_json, chart = split_flags(line)
         answer = run_command_line(services.context, services.commands, text)
         out = render_json(answer) if as_json else render_text(answer)

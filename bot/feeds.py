@@ -25,6 +25,7 @@ from defusedxml import DefusedXmlException
 from defusedxml import ElementTree as SafeET
 from pydantic import ValidationError
 
+from bot.errors import UserInputError
 from bot.settings import Settings
 from events.envelope import NewEvent
 from events.extract import extract_candidates
@@ -58,16 +59,46 @@ _SEPARATORS = re.compile(r"[\s,]+")
 
 
 class Notifier(Protocol):
-    """Where the poller reports what an operator must know (the Discord review channel)."""
+    """Where the poller reports what analysts must know (the Discord review channel)."""
 
-    async def notify(self, text: str) -> None: ...
+    async def notify(self, text: str) -> None:
+        """A notice for the operators, e.g. that a feed was paused."""
+        ...
+
+    async def propose(self, candidates: Sequence[FoundCandidate]) -> None:
+        """New candidates were recorded (they are in the log): put them up for review."""
+        ...
 
 
 class LogNotifier:
-    """A notifier that only logs (the default until the Discord review channel is wired)."""
+    """A notifier that only logs: without Discord, analysts review with the console or the CLI."""
 
     async def notify(self, text: str) -> None:
         log.warning("feed notice: %s", text)
+
+    async def propose(self, candidates: Sequence[FoundCandidate]) -> None:
+        log.warning(
+            "%d new feed candidate(s) wait for review (`computewatch review` lists them)",
+            len(candidates),
+        )
+
+
+class RelayNotifier:
+    """Forwards to the notifier attached now (the Discord bot, while it runs), else to the
+    fallback; the poller can start before the bot and outlive it."""
+
+    def __init__(self, fallback: Notifier | None = None) -> None:
+        self.fallback: Notifier = fallback or LogNotifier()
+        self.target: Notifier | None = None
+
+    def attach(self, target: Notifier | None) -> None:
+        self.target = target
+
+    async def notify(self, text: str) -> None:
+        await (self.target or self.fallback).notify(text)
+
+    async def propose(self, candidates: Sequence[FoundCandidate]) -> None:
+        await (self.target or self.fallback).propose(candidates)
 
 
 class FeedError(Exception):
@@ -146,8 +177,10 @@ def check_safe_xml(body: bytes) -> None:
         SafeET.fromstring(body, forbid_dtd=False, forbid_entities=True, forbid_external=True)
     except DefusedXmlException as exc:
         raise UnsafeFeedError(f"the feed is unsafe XML ({type(exc).__name__}); refused") from exc
-    except SafeET.ParseError:
-        pass  # not well-formed: feedparser's lenient parser may still read it
+    except (SafeET.ParseError, LookupError):
+        # Not well-formed, or in an encoding Python does not know: feedparser's lenient parser
+        # may still read it (or refuses it as not a feed).
+        pass
 
 
 class _TextOnly(HTMLParser):
@@ -244,8 +277,9 @@ def retry_after(value: str | None, now: datetime) -> timedelta | None:
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
-        delay = timedelta(seconds=int(value))
+    if value.isascii() and value.isdigit():  # not "²", which isdigit() but int() refuses
+        # Capped before timedelta, which overflows past ~2.7 million years of seconds.
+        delay = timedelta(seconds=min(int(value), MAX_RETRY_AFTER.total_seconds()))
     else:
         try:
             when = email.utils.parsedate_to_datetime(value)
@@ -319,6 +353,7 @@ class FeedPoller:
         self.max_failures = max_failures
         self.pause = pause
         self._locks: dict[str, asyncio.Lock] = {}
+        self._running: set[asyncio.Task[Any]] = set()
 
     async def poll_all(self, feed_urls: Sequence[str], *, force: bool = False) -> list[FeedReport]:
         """Poll every feed once, concurrently; `force` ignores backoff and pauses."""
@@ -326,6 +361,10 @@ class FeedPoller:
 
     async def poll_feed(self, feed_url: str, *, force: bool = False) -> FeedReport:
         """Poll one feed (the scheduled job): never raises, except on cancellation."""
+        task = asyncio.current_task()
+        if task is not None:
+            self._running.add(task)
+            task.add_done_callback(self._running.discard)
         lock = self._locks.setdefault(feed_url, asyncio.Lock())
         async with lock:
             report = FeedReport(feed_url=feed_url)
@@ -338,6 +377,17 @@ class FeedPoller:
                 report.outcome = "error"
                 report.errors.append(f"{type(exc).__name__}: {exc}")
             return report
+
+    async def drain(self, grace_s: float = 5.0) -> None:
+        """Let the polls in flight finish for up to `grace_s` seconds, then cancel the rest, so
+        that the session and the writer close after them."""
+        running = {t for t in self._running if t is not asyncio.current_task()}
+        if not running:
+            return
+        _, late = await asyncio.wait(running, timeout=grace_s)
+        for task in late:
+            task.cancel()
+        await asyncio.gather(*late, return_exceptions=True)
 
     async def _poll(self, feed_url: str, report: FeedReport, force: bool) -> None:
         state = await self.store.read(self.state.get, feed_url)
@@ -491,6 +541,13 @@ class FeedPoller:
                 log.warning("feed %s: skipped item %s: %s", feed_url, item.url, exc)
                 report.errors.append(f"item {item.url}: {exc}")
             await self.store.read(self.state.mark_seen, feed_url, item.keys(feed_url))
+        if report.candidates:
+            try:
+                await self.notifier.propose(report.candidates)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - they are in the log: /review still lists them
+                log.exception("could not put %d candidates up for review", len(report.candidates))
 
     def _item_events(
         self, feed_url: str, item: FeedItem, deals: list[Any]
@@ -605,16 +662,93 @@ def schedule_feeds(
     return ids
 
 
+def configured_feeds(settings: Settings) -> list[str]:
+    """The feed URLs of COMPUTEWATCH_FEEDS; UserInputError names the setting when one is bad."""
+    try:
+        return parse_feed_urls(settings.computewatch_feeds)
+    except ValueError as exc:
+        raise UserInputError(f"COMPUTEWATCH_FEEDS: {exc}") from None
+
+
+class FeedService:
+    """Feed polling beside a running bot: one interval job per feed on an AsyncIOScheduler (UTC
+    triggers), the first poll at start; stop() shuts the scheduler down, ends the polls in flight
+    and closes the session, before the writer that records their candidates stops."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: AsyncEventStore,
+        clock: Clock,
+        notifier: Notifier,
+        urls: Sequence[str],
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.clock = clock
+        self.notifier = notifier
+        self.urls = list(urls)
+        self.interval = timedelta(minutes=settings.computewatch_feed_interval_min)
+        self.scheduler: AsyncIOScheduler | None = None
+        self.session: aiohttp.ClientSession | None = None
+        self.poller: FeedPoller | None = None
+
+    async def start(self, *, first_run: datetime | None = None) -> None:
+        self.session = make_session(self.settings.computewatch_feed_timeout_s)
+        self.poller = FeedPoller(
+            self.session,
+            self.store,
+            clock=self.clock,
+            notifier=self.notifier,
+            interval=self.interval,
+            max_bytes=self.settings.computewatch_feed_max_bytes,
+            max_failures=self.settings.computewatch_feed_max_failures,
+        )
+        self.scheduler = AsyncIOScheduler(timezone=UTC)
+        schedule_feeds(
+            self.scheduler,
+            self.poller,
+            self.urls,
+            interval=self.interval,
+            # The scheduler runs on wall time; the first poll is due as soon as we start.
+            first_run=first_run or datetime.now(UTC),
+        )
+        self.scheduler.start()
+        log.warning(
+            "polling %d feed(s) every %s", len(self.urls), _minutes(self.interval.total_seconds())
+        )
+
+    async def stop(self, grace_s: float = 5.0) -> None:
+        if self.scheduler is not None:
+            self.scheduler.pause()  # no new polls; those running may finish
+        if self.poller is not None:
+            await self.poller.drain(grace_s)
+            self.poller = None
+        if self.scheduler is not None:
+            self.scheduler.shutdown(wait=False)
+            self.scheduler = None
+        if self.session is not None:
+            await self.session.close()
+            self.session = None
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds / 60:g} min"
+
+
 def party_names() -> dict[str, str]:
     """Display names of the registry's parties (for deal titles)."""
     return {p.slug: p.name for p in default_registry()}
 
 
 class PrintNotifier:
-    """A notifier for the command line: notices go to stderr."""
+    """A notifier for the command line: notices go to stderr (candidates are printed anyway)."""
 
     async def notify(self, text: str) -> None:
         print(f"notice: {text}", file=sys.stderr)
+
+    async def propose(self, candidates: Sequence[FoundCandidate]) -> None:
+        return None
 
 
 async def run_poll_once(settings: Settings, db: Path, *, force: bool = False) -> int:

@@ -9,19 +9,23 @@ from datetime import UTC, datetime
 
 from pydantic import ValidationError
 
+from bot.answers import Answer, Fact, Source
 from bot.errors import UserInputError
+from bot.formats import gw, usd
 from events.envelope import NewEvent, RecordedEvent
 from events.matching import Match, events_for, match_candidate
 from events.parties import default_registry
 from events.payloads import (
     CandidateAccepted,
     CandidateDeal,
+    CandidatePosted,
     CandidateProposed,
     CandidateRejected,
 )
 from store.errors import ConcurrencyError, StoreError
 from store.log import EventStore
 from store.queries import Queries
+from store.review_queries import pending_candidate_events
 
 log = logging.getLogger(__name__)
 
@@ -34,15 +38,33 @@ class ReviewError(UserInputError):
 
 @dataclass(frozen=True)
 class PendingCandidate:
-    """A candidate that waits for an analyst: its stream, when it was proposed, what it says."""
+    """A candidate that waits for an analyst: its stream, when it was proposed, what it says,
+    and where it was posted for review (None until the bot posts it)."""
 
     stream_id: str
     proposed: RecordedEvent
     payload: CandidateProposed
+    posted: CandidatePosted | None = None
 
     @property
     def short_id(self) -> str:
-        return self.stream_id.removeprefix("candidate:")[:12]
+        return short_id(self.stream_id)
+
+
+def short_id(stream_id: str) -> str:
+    """The id analysts type: the first 12 characters after `candidate:`."""
+    return stream_id.removeprefix("candidate:")[:12]
+
+
+@dataclass(frozen=True)
+class CandidateRecord:
+    """A candidate stream as it stands: the proposal, its review post, its decision if any."""
+
+    stream_id: str
+    events: tuple[RecordedEvent, ...]
+    payload: CandidateProposed
+    posted: CandidatePosted | None
+    decision: RecordedEvent | None
 
 
 @dataclass(frozen=True)
@@ -57,20 +79,45 @@ class Decision:
 
 def pending_candidates(store: EventStore) -> list[PendingCandidate]:
     """CandidateProposed streams with no CandidateAccepted or CandidateRejected, oldest first."""
-    proposed: dict[str, RecordedEvent] = {}
-    decided: set[str] = set()
-    for event in store.read_all():
-        if not event.stream_id.startswith("candidate:"):
-            continue
-        if event.type == "CandidateProposed":
-            proposed.setdefault(event.stream_id, event)
-        elif event.type in DECISIONS:
-            decided.add(event.stream_id)
-    return [
-        PendingCandidate(stream_id=s, proposed=e, payload=e.payload)  # type: ignore[arg-type]
-        for s, e in proposed.items()
-        if s not in decided
-    ]
+    pending = []
+    for stream_id, events in pending_candidate_events(store).items():
+        proposed = next(e for e in events if isinstance(e.payload, CandidateProposed))
+        posts = [e.payload for e in events if isinstance(e.payload, CandidatePosted)]
+        pending.append(
+            PendingCandidate(
+                stream_id=stream_id,
+                proposed=proposed,
+                payload=proposed.payload,  # type: ignore[arg-type]
+                posted=posts[-1] if posts else None,
+            )
+        )
+    return pending
+
+
+def load_candidate(store: EventStore, stream_id: str) -> CandidateRecord:
+    """The candidate stream's proposal, last review post and decision; ReviewError if unknown."""
+    events = store.read_stream(stream_id)
+    if not events or not isinstance(events[0].payload, CandidateProposed):
+        raise ReviewError(f"no candidate {stream_id!r}")
+    posts = [e.payload for e in events if isinstance(e.payload, CandidatePosted)]
+    decisions = [e for e in events if e.type in DECISIONS]
+    return CandidateRecord(
+        stream_id=stream_id,
+        events=tuple(events),
+        payload=events[0].payload,
+        posted=posts[-1] if posts else None,  # type: ignore[arg-type]
+        decision=decisions[0] if decisions else None,
+    )
+
+
+def posted_event(stream_id: str, channel_id: int, message_id: int, now: datetime) -> NewEvent:
+    """The CandidatePosted event that remembers the review message of a candidate."""
+    return NewEvent(
+        stream_id=stream_id,
+        payload=CandidatePosted(channel_id=str(channel_id), message_id=str(message_id)),
+        occurred_at=now,
+        actor="system",
+    )
 
 
 def resolve_stream(store: EventStore, candidate: str) -> str:
@@ -88,7 +135,7 @@ def resolve_stream(store: EventStore, candidate: str) -> str:
     if len(hits) == 1:
         return hits[0]
     if not hits:
-        raise ReviewError(f"no candidate {candidate!r}; `computewatch review` lists the pending")
+        raise ReviewError(f"no candidate {candidate!r}; /review lists the pending ones")
     raise ReviewError(f"{candidate!r} is ambiguous: {len(hits)} candidates start with it")
 
 
@@ -137,6 +184,15 @@ def plan_accept(
     return deal, match
 
 
+class _CandidateMovedError(Exception):
+    """Raised when an event that is no decision (its review post) landed on the candidate's
+    stream between reading and writing: the decision is simply made again."""
+
+
+# A review post may land between reading a candidate and deciding it; that is no conflict.
+ATTEMPTS = 3
+
+
 def accept(
     store: EventStore,
     candidate_stream: str,
@@ -148,6 +204,23 @@ def accept(
     `edits` overrides fields of the candidate (status, capacity_mw, ...); `deal_id` in it attaches
     the candidate to that deal. Accepting a decided candidate raises ReviewError.
     """
+    for _ in range(ATTEMPTS - 1):
+        try:
+            return _accept(store, candidate_stream, actor, edits)
+        except _CandidateMovedError:
+            continue
+    try:
+        return _accept(store, candidate_stream, actor, edits)
+    except _CandidateMovedError as exc:
+        raise ReviewError(f"{candidate_stream} keeps changing; try again") from exc
+
+
+def _accept(
+    store: EventStore,
+    candidate_stream: str,
+    actor: str,
+    edits: Mapping[str, object] | None,
+) -> Decision:
     events, proposed = _load(store, candidate_stream)
     version = events[-1].version
     deal, match = plan_accept(store, candidate_stream, edits)
@@ -207,6 +280,7 @@ def accept(
     except ConcurrencyError as exc:
         if exc.stream_id == candidate_stream:
             _load(store, candidate_stream)  # raises the clear "already accepted/rejected"
+            raise _CandidateMovedError(candidate_stream) from exc
         raise ReviewError(f"{exc} (someone changed {exc.stream_id} meanwhile)") from exc
     except StoreError as exc:
         raise ReviewError(f"nothing was written: {exc}") from exc
@@ -221,6 +295,18 @@ def accept(
 
 def reject(store: EventStore, candidate_stream: str, actor: str, reason: str | None) -> Decision:
     """Write CandidateRejected only; rejecting a decided candidate raises ReviewError."""
+    for _ in range(ATTEMPTS - 1):
+        try:
+            return _reject(store, candidate_stream, actor, reason)
+        except _CandidateMovedError:
+            continue
+    try:
+        return _reject(store, candidate_stream, actor, reason)
+    except _CandidateMovedError as exc:
+        raise ReviewError(f"{candidate_stream} keeps changing; try again") from exc
+
+
+def _reject(store: EventStore, candidate_stream: str, actor: str, reason: str | None) -> Decision:
     events, _ = _load(store, candidate_stream)
     event = NewEvent(
         stream_id=candidate_stream,
@@ -232,8 +318,114 @@ def reject(store: EventStore, candidate_stream: str, actor: str, reason: str | N
     try:
         result = store.append([event])
     except ConcurrencyError as exc:
-        _load(store, candidate_stream)
-        raise ReviewError(str(exc)) from exc
+        _load(store, candidate_stream)  # raises the clear "already accepted/rejected"
+        raise _CandidateMovedError(candidate_stream) from exc
     return Decision(
         stream_id=candidate_stream, action="rejected", deal_id=None, events=result.recorded
     )
+
+
+# -- rendering (pure) ------------------------------------------------------------------------
+
+ACTIONS = {"new_deal": "a new deal", "update": "an update of", "source": "a source for"}
+
+
+def _party(names: Mapping[str, str], slug: str) -> str:
+    return names.get(slug, slug)
+
+
+def candidate_title(payload: CandidateProposed, names: Mapping[str, str]) -> str:
+    """'OpenAI cloud contract with Oracle (signed)'."""
+    deal = payload.deal
+    others = ", ".join(_party(names, c.party) for c in deal.counterparties)
+    kind = deal.kind.value.replace("_", " ")
+    return (
+        f"{_party(names, deal.lab)} {kind}"
+        + (f" with {others}" if others else "")
+        + f" ({deal.status.value})"
+    )
+
+
+def candidate_answer(
+    stream_id: str, payload: CandidateProposed, names: Mapping[str, str]
+) -> Answer:
+    """What a candidate says, for an analyst to judge: the deal's fields, the evidence sentence,
+    what accepting it would do, and the article."""
+    deal = payload.deal
+    target = (
+        "a new deal"
+        if payload.action == "new_deal" or not payload.matched_deal
+        else f"{ACTIONS[payload.action]} `{payload.matched_deal}`"
+    )
+    facts = [
+        Fact(name="Lab", value=_party(names, deal.lab)),
+        Fact(
+            name="Counterparties",
+            value=", ".join(
+                f"{_party(names, c.party)} ({c.role.value})" for c in deal.counterparties
+            )
+            or "none named",
+        ),
+        Fact(name="Kind", value=deal.kind.value.replace("_", " ")),
+        Fact(name="Status", value=deal.status.value),
+    ]
+    if deal.capacity_mw is not None:
+        facts.append(Fact(name="Capacity", value=gw(deal.capacity_mw)))
+    if deal.value_usd is not None:
+        facts.append(Fact(name="Value", value=usd(deal.value_usd)))
+    if deal.chips is not None:
+        chips = " ".join(
+            str(x)
+            for x in (
+                f"{deal.chips.count:,}" if deal.chips.count else None,
+                _party(names, deal.chips.vendor),
+                deal.chips.family,
+            )
+            if x
+        )
+        facts.append(Fact(name="Chips", value=chips))
+    if deal.term_years is not None:
+        facts.append(Fact(name="Term", value=f"{deal.term_years:g} years"))
+    if deal.online_from is not None:
+        facts.append(Fact(name="Online from", value=deal.online_from))
+    if deal.location:
+        facts.append(Fact(name="Location", value=deal.location))
+    facts.append(Fact(name="Accepting makes", value=target, inline=False))
+    if payload.published is not None:
+        facts.append(Fact(name="Published", value=payload.published.isoformat()))
+    facts.append(Fact(name="Candidate", value=f"`{short_id(stream_id)}`"))
+    evidence = " ".join(deal.evidence.split())
+    return Answer(
+        command="review",
+        title=f"Candidate: {candidate_title(payload, names)}",
+        summary=f"> {evidence}" if evidence else None,
+        facts=facts,
+        sources=[
+            Source(title=payload.article_title or payload.article_url, url=payload.article_url)
+        ],
+        data={
+            "candidate": stream_id,
+            "deal": deal.model_dump(mode="json"),
+            "action": payload.action,
+            "matched_deal": payload.matched_deal,
+            "article_url": payload.article_url,
+        },
+    )
+
+
+def decision_summary(decision: RecordedEvent, who: str) -> str:
+    """'Accepted by <who> on 2026-01-20: deal `x` (update)' or 'Rejected by <who> ...'."""
+    day = f"{decision.recorded_at:%Y-%m-%d %H:%M} UTC"
+    payload = decision.payload
+    if isinstance(payload, CandidateAccepted):
+        how = f" ({payload.note})" if payload.note else ""
+        return f"Accepted by {who} on {day}: deal `{payload.deal_id}`{how}"
+    if isinstance(payload, CandidateRejected):
+        why = f": {payload.reason}" if payload.reason else ""
+        return f"Rejected by {who} on {day}{why}"
+    return f"{decision.type} by {who} on {day}"
+
+
+def decision_of(result: Decision) -> RecordedEvent:
+    """The CandidateAccepted or CandidateRejected event a decision wrote."""
+    return next(e for e in result.events if e.type in DECISIONS)

@@ -16,9 +16,10 @@ and coalesce cover a run the running process itself was too late for (sleep, a b
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -186,6 +187,8 @@ async def run_digest_job(
     """The scheduled job: the last complete week's digest to every channel, each at most once."""
     now = clock.now()
     chosen = week or last_complete_week(now)
+    if not channels:
+        return []  # nothing to post to: do not spend seconds drawing a chart for nobody
     try:
         queries = Queries(store.store)
         digest = await store.read(build_digest, queries, chosen, registry)
@@ -225,6 +228,45 @@ async def catch_up(
     )
 
 
+class RunningJobs:
+    """The job runs in flight, so that a shutdown lets them finish: APScheduler's asyncio
+    executor cancels running jobs on shutdown, and a digest cancelled between its claim and its
+    post would be lost for the week."""
+
+    def __init__(self) -> None:
+        self.tasks: set[asyncio.Task[object]] = set()
+
+    def wrap(self, fn: Callable[[], Awaitable[object]]) -> Callable[[], Awaitable[object]]:
+        async def tracked() -> object:
+            task = asyncio.current_task()
+            if task is not None:
+                self.tasks.add(task)
+            try:
+                return await fn()
+            finally:
+                self.tasks.discard(task)  # type: ignore[arg-type]
+
+        tracked.__name__ = tracked.__qualname__ = getattr(fn, "__name__", "job")
+        return tracked
+
+    async def drain(self, within_s: float) -> None:
+        """Wait until the runs in flight are done (at most `within_s` seconds)."""
+        if self.tasks:
+            await asyncio.wait(set(self.tasks), timeout=within_s)
+
+
+async def stop_scheduler(
+    scheduler: AsyncIOScheduler, jobs: RunningJobs | None = None, *, within_s: float = 30
+) -> None:
+    """Start no new run, let the running ones finish (up to `within_s`), then shut down."""
+    if not scheduler.running:
+        return
+    scheduler.pause()
+    if jobs is not None:
+        await jobs.drain(within_s)
+    scheduler.shutdown(wait=False)
+
+
 def build_scheduler(
     schedule: DigestSchedule,
     job: Callable[[], object],
@@ -232,7 +274,8 @@ def build_scheduler(
     scheduler: AsyncIOScheduler | None = None,
 ) -> AsyncIOScheduler:
     """An AsyncIOScheduler (not started) with the digest job on the validated cron trigger."""
-    scheduler = scheduler or AsyncIOScheduler(timezone=schedule.timezone)
+    if scheduler is None:
+        scheduler = AsyncIOScheduler(timezone=schedule.timezone)
     scheduler.add_job(
         job,
         trigger=schedule.trigger,
@@ -252,11 +295,16 @@ async def start_digest_schedule(
     poster: Poster,
     clock: Clock,
     registry: PartyRegistry | None = None,
+    *,
+    scheduler: AsyncIOScheduler | None = None,
+    jobs: RunningJobs | None = None,
 ) -> AsyncIOScheduler:
     """Validate the settings (fail startup on a bad one), catch up a missed run, start the cron.
 
     For the composition root: call it inside the running event loop, after the store's writer
-    started and the poster can post; shut the returned scheduler down on exit.
+    started and the poster can post; stop the returned scheduler on exit (`stop_scheduler`
+    with the same `jobs`, so that a digest being posted is not cut off). A `scheduler` given
+    (with other jobs on it) gets the digest job and is started if it is not running.
     """
     schedule = validate_schedule(settings)
     if not schedule.channels:
@@ -266,6 +314,8 @@ async def start_digest_schedule(
     async def weekly_digest() -> None:
         await run_digest_job(store, poster, schedule.channels, clock, registry)
 
-    scheduler = build_scheduler(schedule, weekly_digest)
-    scheduler.start()
+    job = jobs.wrap(weekly_digest) if jobs is not None else weekly_digest
+    scheduler = build_scheduler(schedule, job, scheduler=scheduler)
+    if not scheduler.running:
+        scheduler.start()
     return scheduler

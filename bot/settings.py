@@ -29,6 +29,10 @@ class Settings(BaseSettings):
     # checked at startup by bot.schedule.validate_schedule, which names the bad setting.
     digest_cron: str = "0 9 * * mon"
     digest_tz: str = "UTC"
+    # Alerts (bot/alerts.py): seconds between two checks of the rules (an alert posts within
+    # about this long of the event that crosses it), and minutes before a rule may fire again.
+    alert_interval_s: float = Field(default=20, gt=0, le=3600)
+    alert_cooldown_min: float = Field(default=60, ge=0)
     review_channel_id: int | None = None
     # Sync slash commands globally too (they take up to an hour to appear); guild sync is the
     # default. Set only as an explicit owner action, e.g. DISCORD_SYNC_GLOBAL=1 for one run.

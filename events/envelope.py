@@ -85,6 +85,14 @@ class NewEvent(BaseModel):
     # When set, the stream must stand at exactly this version just before this event.
     expected_version: int | None = Field(default=None, ge=0)
 
+    @field_validator("expected_version", mode="before")
+    @classmethod
+    def _version_is_not_a_bool(cls, value: object) -> object:
+        # Lax pydantic reads true as version 1: a JSON true is a mistake, not a version.
+        if isinstance(value, bool):
+            raise ValueError("expected_version must be a whole number, not true or false")
+        return value
+
     @property
     def type(self) -> str:
         return type(self.payload).__name__

@@ -7,8 +7,10 @@ from datetime import date
 from typing import Annotated, ClassVar, Literal
 from uuid import UUID
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
 
+from events.errors import UnknownPartyError
 from events.parties import SLUG_PATTERN, default_registry
 from events.vocabulary import DealKind, DealStatus, LinkRelation, Role
 
@@ -24,8 +26,27 @@ ONLINE_FROM_PATTERN = re.compile(r"^(19|20|21)\d\d(-(0[1-9]|1[0-2]))?$")
 
 def _known_party(slug: str) -> str:
     """A party slug must be in the registry: an unknown name is a typo or a missing party."""
-    default_registry().get(slug)  # raises UnknownPartyError with suggestions
+    try:
+        default_registry().get(slug)
+    except UnknownPartyError as exc:
+        # A plain exception would escape pydantic unwrapped; as a validation error it is
+        # reported with its field, like every other bad value ("lab: Unknown party ...").
+        raise PydanticCustomError(
+            "unknown_party",
+            "{detail}",
+            {"detail": str(exc), "name": exc.name, "suggestions": exc.suggestions},
+        ) from None
     return slug
+
+
+def _not_a_bool(value: object) -> object:
+    """Refuse true/false where a number is due: lax pydantic would read True as 1."""
+    if isinstance(value, bool):
+        raise PydanticCustomError("number_type", "Input should be a number, not true or false")
+    return value
+
+
+NotBool = BeforeValidator(_not_a_bool)
 
 
 def _online_from(text: str) -> str:
@@ -36,9 +57,11 @@ def _online_from(text: str) -> str:
 
 PartySlug = Annotated[str, Field(pattern=SLUG_PATTERN, max_length=64), AfterValidator(_known_party)]
 DealId = Annotated[str, Field(pattern=DEAL_ID_PATTERN, min_length=3, max_length=120)]
-CapacityMW = Annotated[float, Field(ge=0, le=MAX_DEAL_MW, allow_inf_nan=False)]
-ValueUSD = Annotated[float, Field(ge=0, le=MAX_DEAL_USD, allow_inf_nan=False)]
-TermYears = Annotated[float, Field(gt=0, le=MAX_TERM_YEARS, allow_inf_nan=False)]
+CapacityMW = Annotated[float, Field(ge=0, le=MAX_DEAL_MW, allow_inf_nan=False), NotBool]
+ValueUSD = Annotated[float, Field(ge=0, le=MAX_DEAL_USD, allow_inf_nan=False), NotBool]
+TermYears = Annotated[float, Field(gt=0, le=MAX_TERM_YEARS, allow_inf_nan=False), NotBool]
+ChipCount = Annotated[int, Field(ge=0, le=MAX_CHIPS), NotBool]
+FiniteNumber = Annotated[float, Field(allow_inf_nan=False), NotBool]
 OnlineFrom = Annotated[str, AfterValidator(_online_from)]
 ShortText = Annotated[str, Field(min_length=1, max_length=2000)]
 DatePrecision = Literal["day", "month", "year"]
@@ -60,7 +83,7 @@ class Chips(ValueModel):
 
     vendor: PartySlug
     family: str | None = Field(default=None, max_length=80)
-    count: int | None = Field(default=None, ge=0, le=MAX_CHIPS)
+    count: ChipCount | None = None
 
 
 class EventPayload(ValueModel):
@@ -220,6 +243,13 @@ class CandidateRejected(EventPayload):
     reason: str | None = Field(default=None, max_length=2000)
 
 
+class CandidatePosted(EventPayload):
+    """A candidate was posted for review as a Discord message (so it is posted only once)."""
+
+    channel_id: str = Field(pattern=r"^\d{1,25}$")
+    message_id: str = Field(pattern=r"^\d{1,25}$")
+
+
 class DigestPosted(EventPayload):
     """The weekly digest for an ISO week was posted to a channel (at most once per pair)."""
 
@@ -250,6 +280,8 @@ AlertMetric = Literal[
     "pipeline_usd",
     "backing_usd",
     "deals",
+    # Not a position figure: the capacity of one deal, for "any new deal over 1 GW".
+    "new_deal_gw",
 ]
 
 
@@ -261,7 +293,7 @@ class AlertRuleAdded(EventPayload):
     lab: PartySlug | None = None
     metric: AlertMetric
     op: Literal[">=", "<="]
-    threshold: float = Field(allow_inf_nan=False)
+    threshold: FiniteNumber
 
 
 class AlertRuleRemoved(EventPayload):
@@ -274,7 +306,7 @@ class AlertFired(EventPayload):
     """An alert rule's condition became true (one crossing); crossing_key names that crossing."""
 
     rule_id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")
-    value: float = Field(allow_inf_nan=False)
+    value: FiniteNumber
     crossing_key: str = Field(min_length=1, max_length=200)
 
 
@@ -292,6 +324,7 @@ PAYLOAD_TYPES: dict[str, type[EventPayload]] = {
         CandidateProposed,
         CandidateAccepted,
         CandidateRejected,
+        CandidatePosted,
         DigestPosted,
         DigestClaimed,
         AlertRuleAdded,

@@ -22,7 +22,12 @@ def _deal_reported_v0_to_v1(payload: Payload) -> Payload:
         out["title"] = out.pop("headline")
     if "capacity_gw" in out:
         gw = out.pop("capacity_gw")
-        out["capacity_mw"] = None if gw is None else float(gw) * 1000
+        if isinstance(gw, bool):  # float() would read true as 1 GW
+            raise UpcastError("capacity_gw must be a number of GW, not true or false")
+        try:
+            out["capacity_mw"] = None if gw is None else float(gw) * 1000
+        except OverflowError:  # an integer beyond any float: let validation call it too large
+            out["capacity_mw"] = float("inf")
     return out
 
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -47,6 +48,7 @@ from store.rows import (
     payload_json,
     recorded_from_row,
     rows_to_arrow,
+    values_insert,
 )
 
 log = logging.getLogger(__name__)
@@ -55,73 +57,102 @@ SELECT_STREAM_VERSIONS = "SELECT stream_id, max(version) FROM events GROUP BY st
 SELECT_DEAL_LABS = (
     "SELECT deal_id, any_value(lab) FROM events WHERE type = 'DealReported' GROUP BY 1"
 )
-SELECT_STREAM_VERSIONS_AFTER = (
-    "SELECT stream_id, max(version) FROM events WHERE seq > $after GROUP BY stream_id"
-)
-SELECT_DEAL_LABS_AFTER = (
-    "SELECT deal_id, any_value(lab) FROM events "
-    "WHERE seq > $after AND type = 'DealReported' GROUP BY 1"
-)
 SELECT_HEAD = "SELECT coalesce(max(seq), 0) FROM events"
+# One key: an index lookup. Several: a join that DuckDB may answer with a scan of the keys, so
+# the append path looks keys up only when an insert finds one already stored (see append_many).
+SELECT_BY_KEY = ENVELOPE_SELECT + " WHERE idempotency_key = $key"
 SELECT_BY_KEYS = ENVELOPE_SELECT + " WHERE idempotency_key IN (SELECT unnest($keys)) ORDER BY seq"
+SELECT_BY_SEQ = ENVELOPE_SELECT + " WHERE seq = $seq"
 SELECT_STREAM = ENVELOPE_SELECT + " WHERE stream_id = $stream AND version >= $from ORDER BY version"
 SELECT_AFTER = ENVELOPE_SELECT + " WHERE seq > $after ORDER BY seq LIMIT $limit"
 SELECT_EVENT = ENVELOPE_SELECT + " WHERE event_id = $id"
-SELECT_RETRACTED = "SELECT 1 FROM events WHERE type = 'EventRetracted' AND target_event_id = $id"
+# What a retraction must know of its target, in one query: its stream, its type, and whether a
+# retraction of it is already stored.
+SELECT_RETRACTION_TARGET = """
+SELECT t.stream_id, t.type,
+       EXISTS (SELECT 1 FROM events r
+               WHERE r.type = 'EventRetracted' AND r.target_event_id = t.event_id)
+FROM events t WHERE t.event_id = $id
+LIMIT 1
+"""
 SELECT_COUNT = "SELECT count(*) FROM events"
 
-# -- bulk import (EventStore.import_staged): the checks of _plan, done in SQL over the batch ---
-# The current version and the lab of every stream the batch touches.
-BULK_STREAMS = """
-CREATE OR REPLACE TEMP TABLE bulk_streams AS
-SELECT s.stream_id, coalesce(max(e.version), 0) AS base,
-       any_value(e.lab) FILTER (WHERE e.type = 'DealReported') AS lab
-FROM (SELECT DISTINCT stream_id FROM bulk_in) s LEFT JOIN events e USING (stream_id)
-GROUP BY s.stream_id
-"""
-# Version and lab of each event, in batch order (narrow, so that the wide rows are not sorted).
+# The unique indexes of the log (store/sql/005_event_indexes.sql). A bulk import into an empty
+# log drops them before it starts and builds them again in its own transaction, so that they
+# are built once from the loaded rows (DuckDB checks uniqueness as it builds them, at commit);
+# an import interrupted in between leaves them missing, and opening the store rebuilds them.
+EVENT_INDEXES = {
+    "events_stream_version": (
+        "CREATE UNIQUE INDEX events_stream_version ON events (stream_id, version)"
+    ),
+    "events_idempotency_key": (
+        "CREATE UNIQUE INDEX events_idempotency_key ON events (idempotency_key)"
+    ),
+}
+SELECT_EVENT_INDEXES = (
+    "SELECT index_name FROM duckdb_indexes() "
+    "WHERE table_name = 'events' AND database_name = current_database()"
+)
+# Arrow tables reach SQL through DuckDB's replacement scan: a local variable of the Python frame
+# that runs the query, named as the table in the query (bulk_in, bulk_bases, staged). Not
+# cur.register(): a view registered in a transaction keeps its table alive until the commit,
+# so a streamed import would hold every chunk in memory.
+# Appends of up to this many rows go in as one INSERT ... VALUES; larger ones through Arrow,
+# which costs a fixed ~0.5 ms more but much less per row.
+VALUES_INSERT_ROWS = 8
+
+# -- bulk import (EventStore.import_chunks): the checks of _plan, done in SQL chunk by chunk ---
+# Version and lab of each event of a chunk, in chunk order; bulk_bases holds, for every stream
+# the chunk touches, its version before the chunk and the lab of its deal.
 BULK_VERSIONS = """
-CREATE OR REPLACE TEMP TABLE bulk_versions AS
-SELECT b.pos,
-       (s.base + row_number() OVER w)::INTEGER AS version,
+SELECT (s.base + row_number() OVER w)::INTEGER AS version,
        CASE WHEN b.deal_id IS NOT NULL
             THEN coalesce(b.lab, first_value(b.lab IGNORE NULLS) OVER w, s.lab) END AS lab
-FROM bulk_in b JOIN bulk_streams s USING (stream_id)
+FROM bulk_in b JOIN bulk_bases s USING (stream_id)
 WINDOW w AS (PARTITION BY b.stream_id ORDER BY b.pos)
 ORDER BY b.pos
 """
 BULK_INSERT = (
     "INSERT INTO events SELECT "
     + ", ".join(
-        "$head + 1 + b.pos"
-        if c == "seq"
-        else "v.version"
-        if c == "version"
-        else "$now::TIMESTAMPTZ"
+        "$now::TIMESTAMPTZ"
         if c == "recorded_at"
-        else "v.lab"
-        if c == "lab"
-        else f"b.{c}::UUID"
+        else f"{c}::UUID"
         if c in ("event_id", "target_event_id")
-        else f"b.{c}::JSON"
+        else f"{c}::JSON"
         if c == "payload"
-        else f"b.{c}"
+        else c
         for c in COLUMNS
     )
-    + " FROM bulk_in b POSITIONAL JOIN bulk_versions v"
+    + " FROM bulk_in"
 )
-# Stored events whose idempotency key a batch offers again.
+# Events of a chunk whose idempotency key is stored already (or came earlier in the import,
+# whose rows are in the table by now): they are not stored again.
 BULK_DUPLICATES = """
 SELECT b.pos, e.seq,
        e.stream_id = b.stream_id AND e.type = b.type AND e.payload::VARCHAR = b.payload AS same
 FROM bulk_in b JOIN events e ON e.idempotency_key = b.idempotency_key
 ORDER BY b.pos
 """
-BULK_REPEATED_KEYS = """
-SELECT pos FROM bulk_in
-QUALIFY row_number() OVER (PARTITION BY idempotency_key ORDER BY pos) > 1
+# Whether the import so far repeats a key (asked when it has no unique index to say so).
+BULK_ANY_REPEAT = """
+SELECT 1 FROM events WHERE seq > $head GROUP BY idempotency_key HAVING count(*) > 1 LIMIT 1
 """
-# The first event of the batch (seq > $head) that the per-event checks of _plan would refuse,
+# Events of a chunk whose key an earlier event of the chunk has, with that event's stream/type.
+BULK_REPEATED_KEYS = """
+SELECT pos, idempotency_key, first_stream, first_type, same FROM (
+    SELECT pos, idempotency_key, row_number() OVER w AS k,
+           first_value(stream_id) OVER w AS first_stream,
+           first_value(type) OVER w AS first_type,
+           stream_id = first_value(stream_id) OVER w AND type = first_value(type) OVER w
+               AND payload = first_value(payload) OVER w AS same
+    FROM bulk_in
+    WINDOW w AS (PARTITION BY idempotency_key ORDER BY pos)
+)
+WHERE k > 1
+ORDER BY pos
+"""
+# The first event of the import (seq > $head) that the per-event checks of _plan would refuse,
 # with a code in the order _plan checks (see _bulk_error).
 BULK_VIOLATION = """
 SELECT seq, code, stream_id, detail, version FROM (
@@ -140,6 +171,11 @@ SELECT seq, code, stream_id, detail, version FROM (
           SELECT 1 FROM events o
           WHERE o.stream_id = 'deal:' || e.link_other AND o.seq < e.seq))
     UNION ALL
+    SELECT seq, 5, stream_id, lab, version
+    FROM events
+    WHERE seq > $head AND type IN ('CounterpartyJoined', 'DealTermsRevised')
+      AND list_contains(list_transform(counterparties, lambda c: c.party), lab)
+    UNION ALL
     SELECT r.seq,
            CASE WHEN t.seq IS NULL OR t.seq > r.seq THEN 6
                 WHEN t.stream_id <> r.stream_id THEN 7
@@ -151,22 +187,22 @@ SELECT seq, code, stream_id, detail, version FROM (
       AND (t.seq IS NULL OR t.seq > r.seq OR t.stream_id <> r.stream_id
            OR t.type = 'EventRetracted'
            OR EXISTS (SELECT 1 FROM events x
-                      WHERE x.type = 'EventRetracted' AND x.seq <= $head
+                      WHERE x.type = 'EventRetracted' AND x.seq < r.seq
                         AND x.target_event_id = r.target_event_id))
 )
 ORDER BY seq, code
 LIMIT 1
 """
-BULK_EXPECTED = """
-SELECT b.pos, b.stream_id, b.expected_version, v.version - 1
-FROM bulk_in b POSITIONAL JOIN bulk_versions v
-WHERE b.expected_version IS NOT NULL AND b.expected_version <> v.version - 1
-ORDER BY b.pos
-LIMIT 1
+# The deals an import touched (no more than one over the limit below: then it rebuilds).
+BULK_DEALS = """
+SELECT DISTINCT deal_id FROM events WHERE seq > $head AND deal_id IS NOT NULL LIMIT $limit
 """
-BULK_DEALS = "SELECT DISTINCT deal_id FROM bulk_in WHERE deal_id IS NOT NULL"
 # Above this many touched deals a bulk import refolds every deal instead of the touched ones.
 BULK_REBUILD_DEALS = 2_000
+# DuckDB's row group: the import inserts this many rows at a time (see _row_groups).
+ROW_GROUP_ROWS = 122_880
+# Rows per chunk when import_staged is handed one large table.
+IMPORT_CHUNK_ROWS = ROW_GROUP_ROWS
 
 # An event may be dated a little ahead of the store's clock (a date typed in a timezone ahead of
 # UTC), but not further: the log holds what happened, not what is planned.
@@ -201,12 +237,26 @@ class AppendResult:
 @dataclass(frozen=True)
 class ImportResult:
     """What a bulk import did: the events it stored (seq first_seq..last_seq, gap-free) and how
-    many it already had under the same idempotency key (stored once, not again)."""
+    many it did not store because their idempotency key was stored already or came earlier in
+    the import (stored once, not again)."""
 
     imported: int = 0
     duplicates: int = 0
     first_seq: int | None = None
     last_seq: int | None = None
+
+
+class ImportRefusedError(StoreError):
+    """A bulk import refused an event, so nothing of the import was written.
+
+    `position` is the event's place among all the rows the import was given (0-based, across
+    chunks); `error` is the StoreError that append would raise for it (same message).
+    """
+
+    def __init__(self, position: int, error: StoreError) -> None:
+        super().__init__(str(error))
+        self.position = position
+        self.error = error
 
 
 @dataclass
@@ -255,6 +305,7 @@ class EventStore:
         self._retracting_in_group: set[UUID] = set()
         self._closed = False
         migrate(self._con)
+        self._ensure_indexes(self._con.cursor())
         self._load_caches()
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -344,23 +395,48 @@ class EventStore:
         A batch that fails its checks gets its error in the result list and writes nothing;
         the others are still committed, in one transaction, so that many small appends cost
         one commit.
+
+        Idempotency keys are not looked up beforehand: the unique index on them notices a
+        stored key as the rows go in. Only then, or when a batch is refused (which a stored key
+        could explain: a replayed DealReported, a replayed expected version), is the group
+        planned again knowing the stored events of its keys, and written.
         """
         with self._write_lock:
             if self._closed:
                 raise StoreError("the event store is closed")
             cur = self._con.cursor()
             now = self.clock.now()
-            versions: dict[str, int] = {}  # stream versions as the planned batches leave them
-            labs: dict[str, str] = {}
-            keys_planned: dict[str, NewEvent] = {}
-            stored = self._stored_by_key(cur, [e.key for batch in batches for e in batch])
-            plans: list[_Plan | StoreError] = []
-            head = self._head
-            self._retracting_in_group = set()
+            if self._head:
+                try:
+                    return self._append_group(cur, batches, now, None)
+                except _KeyTaken:
+                    pass
+            keys = [e.key for batch in batches for e in batch if isinstance(e, NewEvent)]
+            return self._append_group(cur, batches, now, self._stored_by_key(cur, keys))
+
+    def _append_group(
+        self,
+        cur: duckdb.DuckDBPyConnection,
+        batches: Sequence[Sequence[NewEvent]],
+        now: object,
+        stored: dict[str, RecordedEvent] | None,
+    ) -> list[AppendResult | StoreError]:
+        """Plan and write a group; stored=None: assume no key is stored (raise _KeyTaken if
+        that may be wrong)."""
+        optimistic = stored is None
+        versions: dict[str, int] = {}  # stream versions as the planned batches leave them
+        labs: dict[str, str] = {}
+        keys_planned: dict[str, NewEvent] = {}
+        plans: list[_Plan | StoreError] = []
+        head = self._head
+        self._retracting_in_group = set()
+        try:
             for batch in batches:
                 try:
-                    plan = self._plan(batch, now, head, versions, labs, keys_planned, stored)
+                    plan = self._plan(batch, now, head, versions, labs, keys_planned, stored or {})
                 except StoreError as exc:
+                    if optimistic:
+                        raise _KeyTaken from exc
                     plans.append(exc)
                     continue
                 self._retracting_in_group |= plan.retracting
@@ -372,191 +448,247 @@ class EventStore:
                     keys_planned[event.key] = event
             rows = [row for p in plans if isinstance(p, _Plan) for row in p.rows]
             if rows:
-                self._write(cur, rows, {str(r["deal_id"]) for r in rows if r["deal_id"]})
+                deal_ids = {str(r["deal_id"]) for r in rows if r["deal_id"]}
+                self._write(cur, rows, deal_ids, optimistic=optimistic)
                 self._versions.update(versions)
                 self._labs.update(labs)
                 self._head = head
+        finally:
             self._retracting_in_group = set()
-            results = [self._result(p) for p in plans]
-            # An event offered twice at once is reported with the event stored for it.
-            stored_now = {
-                r.idempotency_key: r
-                for res in results
-                if isinstance(res, AppendResult)
-                for r in res.recorded
-            }
-            return [
-                AppendResult(
-                    recorded=res.recorded,
-                    duplicates=(
-                        *res.duplicates,
-                        *(stored_now[k] for k in p.repeats if k in stored_now),
-                    ),
-                )
-                if isinstance(res, AppendResult) and isinstance(p, _Plan) and p.repeats
-                else res
-                for p, res in zip(plans, results, strict=True)
-            ]
+        results = [self._result(p) for p in plans]
+        # An event offered twice at once is reported with the event stored for it.
+        stored_now = {
+            r.idempotency_key: r
+            for res in results
+            if isinstance(res, AppendResult)
+            for r in res.recorded
+        }
+        return [
+            AppendResult(
+                recorded=res.recorded,
+                duplicates=(
+                    *res.duplicates,
+                    *(stored_now[k] for k in p.repeats if k in stored_now),
+                ),
+            )
+            if isinstance(res, AppendResult) and isinstance(p, _Plan) and p.repeats
+            else res
+            for p, res in zip(plans, results, strict=True)
+        ]
 
+    # -- bulk import -------------------------------------------------------------------------
     def import_staged(self, staged: pa.Table) -> ImportResult:
         """Append a large batch (from rows.stage_events) in one transaction, checked in SQL.
 
         The same guarantees as append: all or nothing, gap-free seq, expected versions, deal
         references and retractions checked, and an event whose idempotency key is stored (or
-        repeated in the batch) stored once. It raises the StoreError that append would raise
-        for the first refused event, and answers with counts instead of RecordedEvents.
-        Unlike append, an import may retract an event that it adds earlier in the same batch:
-        an exported log carries its corrections.
+        repeated in the batch) stored once. It raises ImportRefusedError, carrying the
+        StoreError that append would raise for the first refused event and its row, and
+        answers with counts instead of RecordedEvents. Unlike append, an import may retract an
+        event that it adds earlier in the same batch: an exported log carries its corrections.
         """
-        if staged.schema != STAGED_SCHEMA:
-            staged = staged.select(STAGED_SCHEMA.names).cast(STAGED_SCHEMA)
+        return self.import_chunks(lambda: staged.to_batches(max_chunksize=IMPORT_CHUNK_ROWS))
+
+    def import_chunks(
+        self, source: Callable[[], Iterable[pa.Table | pa.RecordBatch]]
+    ) -> ImportResult:
+        """Import the staged rows (rows.STAGED_SCHEMA) that source() yields, chunk by chunk, in
+        one transaction: as import_staged, with one chunk in memory at a time.
+
+        source() is called a second time, once, if the import has to start over: the first
+        pass assumes that no idempotency key is stored or repeated (the unique index says when
+        one is, at no cost otherwise); the second looks the keys of every chunk up.
+        """
         with self._write_lock:
             if self._closed:
                 raise StoreError("the event store is closed")
-            if len(staged) == 0:
-                return ImportResult()
             cur = self._con.cursor()
             now = self.clock.now()
-            staged = staged.append_column("pos", pa.array(range(len(staged)), pa.int64()))
+            # Into an empty log, the unique indexes are built once from all the rows, at commit.
+            rebuild = self._head == 0
+            if rebuild:
+                for name in EVENT_INDEXES:
+                    cur.execute(f"DROP INDEX IF EXISTS {name}")
             try:
-                # The unique keys find repeated idempotency keys for free: only when the insert
-                # trips over one is the batch split into new events and duplicates.
-                return self._import(cur, staged, staged, now, 0, first_try=True)
-            except _RepeatedKeyError:
-                pass
-            fresh, duplicates, error = self._split_duplicates(cur, staged)
-            if len(fresh) == 0:
-                if error is not None:
-                    raise error[1]
-                return ImportResult(duplicates=duplicates)
-            return self._import(cur, staged, fresh, now, duplicates, error)
-
-    def _split_duplicates(
-        self, cur: duckdb.DuckDBPyConnection, staged: pa.Table
-    ) -> tuple[pa.Table, int, tuple[int, StoreError] | None]:
-        cur.register("bulk_in", staged)
-        try:
-            stored = cur.execute(BULK_DUPLICATES).fetchall() if self._head else []
-            repeated = {r[0] for r in cur.execute(BULK_REPEATED_KEYS).fetchall()}
-        finally:
-            cur.unregister("bulk_in")
-        error: tuple[int, StoreError] | None = None
-        for pos, seq, same in stored:
-            if not same:  # the text differs: compare as _check_same_fact does (upcast, reparse)
-                event = _event_of_staged(staged, pos)
-                stored_event = next(self.read_all(after=seq - 1, limit=1))
                 try:
-                    self._check_same_fact(event, stored_event)
-                except StoreError as exc:
-                    error = (pos, exc)
-                    break
-        skip = {r[0] for r in stored} | repeated
-        keep = pc.invert(pc.is_in(staged["pos"], pa.array(sorted(skip), pa.int64())))
-        return staged.filter(keep), len(stored), error
+                    return self._import(cur, source(), now, careful=False, build_indexes=rebuild)
+                except _KeyTaken:
+                    return self._import(cur, source(), now, careful=True, build_indexes=rebuild)
+            finally:
+                if rebuild:
+                    self._ensure_indexes(cur)
 
     def _import(
         self,
         cur: duckdb.DuckDBPyConnection,
-        staged: pa.Table,
-        fresh: pa.Table,
+        chunks: Iterable[pa.Table | pa.RecordBatch],
         now: object,
-        duplicates: int,
-        earlier_error: tuple[int, StoreError] | None = None,
         *,
-        first_try: bool = False,
+        careful: bool,
+        build_indexes: bool,
     ) -> ImportResult:
         head = self._head
-        errors: list[tuple[int, int, StoreError]] = []
-        if earlier_error is not None:
-            errors.append((earlier_error[0], 0, earlier_error[1]))
-        # seq follows the row order of the fresh rows; pos is the row's place in the batch.
-        bulk_in = fresh.drop_columns(["pos"]).append_column(
-            "pos", pa.array(range(len(fresh)), pa.int64())
-        )
-        too_late = pc.greater(
-            fresh["occurred_at"],
-            pa.scalar(
-                now + FUTURE_TOLERANCE,  # type: ignore[operator]
-                fresh.schema.field("occurred_at").type,
-            ),
-        )
-        if pc.any(too_late).as_py():
-            i = pc.index(too_late, True).as_py()
-            errors.append(
-                (
-                    fresh["pos"][i].as_py(),
-                    2,
-                    InvalidEventError(
-                        f"occurred_at {fresh['occurred_at'][i].as_py():%Y-%m-%d} is in the future; "
-                        "record what has happened, not what is planned"
-                    ),
-                )
-            )
-        cur.register("bulk_in", bulk_in)
+        versions: dict[str, int] = {}  # stream versions as the import leaves them
+        labs: dict[str, str] = {}
+        placed: list[pa.ChunkedArray] = []  # the position of every row written, in seq order
+        errors: list[tuple[int, int, StoreError]] = []  # (position, order of the check, error)
+        written = duplicates = offset = 0
         cur.execute("BEGIN TRANSACTION")
         try:
-            cur.execute(BULK_STREAMS)
-            cur.execute(BULK_VERSIONS)
-            if bulk_in["expected_version"].null_count < len(bulk_in):
-                row = cur.execute(BULK_EXPECTED).fetchone()
+            for given in _row_groups(chunks):
+                chunk = _conform(given, offset)
+                offset += len(chunk)
+                if careful:
+                    chunk, skipped, error = self._drop_duplicates(cur, chunk)
+                    duplicates += skipped
+                    if error is not None:
+                        errors.append((error[0], 0, error[1]))
+                if len(chunk):
+                    chunk = self._number(cur, chunk, head + written, versions, labs)
+                    errors.extend(_chunk_errors(chunk, now))
+                    bulk_in = chunk  # noqa: F841  (read by name in BULK_INSERT)
+                    cur.execute(BULK_INSERT, {"now": now})
+                    del bulk_in
+                    placed.append(chunk["pos"])
+                    written += len(chunk)
+                if errors:  # refused: what is written so far is checked below, then undone
+                    break
+            if written:
+                row = cur.execute(
+                    BULK_VIOLATION, {"head": head, "facts": sorted(DEAL_FACT_TYPES)}
+                ).fetchone()
                 if row is not None:
-                    i, stream, expected, actual = row
-                    errors.append(
-                        (fresh["pos"][i].as_py(), 1, ConcurrencyError(stream, expected, actual))
-                    )
-            try:
-                cur.execute(BULK_INSERT, {"head": head, "now": now})
-            except duckdb.ConstraintException as exc:
-                cur.execute("ROLLBACK")
-                if first_try and "idempotency_key" in str(exc):
-                    raise _RepeatedKeyError from exc
-                self._load_caches()
-                raise StoreError(
-                    "a concurrent write to the same streams was detected; nothing was written, "
-                    "retry"
-                ) from exc
-            row = cur.execute(
-                BULK_VIOLATION, {"head": head, "facts": sorted(DEAL_FACT_TYPES)}
-            ).fetchone()
-            if row is not None:
-                errors.append((fresh["pos"][row[0] - head - 1].as_py(), 3, _bulk_error(*row[1:])))
+                    errors.append((_nth(placed, row[0] - head - 1), 3, _bulk_error(*row[1:])))
             if errors:
-                cur.execute("ROLLBACK")
-                raise min(errors, key=lambda e: (e[0], e[1]))[2]
-            deals = [r[0] for r in cur.execute(BULK_DEALS).fetchall()]
-            if len(deals) > BULK_REBUILD_DEALS:
-                rebuild_projections(cur)
-            elif deals:
-                refresh_projections(cur, sorted(deals), after_seq=head)
-            cur.execute("DROP TABLE bulk_streams")
-            cur.execute("DROP TABLE bulk_versions")
+                if (
+                    build_indexes
+                    and not careful
+                    and cur.execute(BULK_ANY_REPEAT, {"head": head}).fetchone()
+                ):
+                    raise _KeyTaken  # without its index, a repeated key can pass for a refusal
+                position, _, error = min(errors, key=lambda e: (e[0], e[1]))
+                raise ImportRefusedError(position, error)
+            if written:
+                self._refresh_after_import(cur, head)
+            if build_indexes:  # built, and checked for uniqueness, at commit
+                for sql in EVENT_INDEXES.values():
+                    cur.execute(sql)
             cur.execute("COMMIT")
+        except duckdb.Error as exc:
+            _rollback(cur)
+            if not _is_unique_violation(exc):
+                raise StoreError(f"the import failed, nothing was written: {exc}") from exc
+            if not careful:
+                raise _KeyTaken from exc
+            self._load_caches()
+            raise StoreError(
+                "a concurrent write to the same streams was detected; nothing was written, retry"
+            ) from exc
         except BaseException:
-            with contextlib.suppress(duckdb.Error):
-                cur.execute("ROLLBACK")
+            _rollback(cur)
             raise
-        finally:
-            cur.unregister("bulk_in")
-        n = len(fresh)
-        self._head = head + n
-        self._load_stream_caches(cur, head)
+        self._head = head + written
+        self._versions.update(versions)
+        self._labs.update(labs)
         return ImportResult(
-            imported=n, duplicates=duplicates, first_seq=head + 1, last_seq=head + n
+            imported=written,
+            duplicates=duplicates,
+            first_seq=head + 1 if written else None,
+            last_seq=head + written if written else None,
         )
 
-    def _load_stream_caches(self, cur: duckdb.DuckDBPyConnection, after: int) -> None:
-        """Bring the writer's caches up to date with the events after seq `after`."""
-        self._versions.update(
-            cur.execute(SELECT_STREAM_VERSIONS_AFTER, {"after": after}).fetchall()
+    def _number(
+        self,
+        cur: duckdb.DuckDBPyConnection,
+        chunk: pa.Table,
+        seq_before: int,
+        versions: dict[str, int],
+        labs: dict[str, str],
+    ) -> pa.Table:
+        """The chunk with seq, version and the lab of every deal event; versions and labs then
+        hold what the chunk leaves."""
+        streams = pc.unique(chunk["stream_id"]).to_pylist()
+        deals = [deal_id_of(s) for s in streams]
+        bases = pa.table(
+            {
+                "stream_id": pa.array(streams, pa.string()),
+                "base": pa.array(
+                    [versions.get(s) or self._versions.get(s, 0) for s in streams], pa.int32()
+                ),
+                "lab": pa.array(
+                    [d and (labs.get(d) or self._labs.get(d)) for d in deals], pa.string()
+                ),
+            }
         )
-        self._labs.update(cur.execute(SELECT_DEAL_LABS_AFTER, {"after": after}).fetchall())
+        bulk_in, bulk_bases = chunk, bases  # noqa: F841  (scanned by name)
+        numbered = cur.sql(BULK_VERSIONS).to_arrow_table()
+        del bulk_in, bulk_bases
+        chunk = chunk.set_column(chunk.schema.get_field_index("lab"), "lab", numbered["lab"])
+        chunk = chunk.append_column("version", numbered["version"])
+        chunk = chunk.append_column("seq", _counting(seq_before + 1, len(chunk)))
+        last = (
+            pa.table({"s": chunk["stream_id"], "v": chunk["version"]})
+            .group_by("s")
+            .aggregate([("v", "max")])
+        )
+        versions.update(zip(last["s"].to_pylist(), last["v_max"].to_pylist(), strict=True))
+        reported = chunk.filter(pc.equal(chunk["type"], "DealReported"))
+        labs.update(zip(reported["deal_id"].to_pylist(), reported["lab"].to_pylist(), strict=True))
+        return chunk
+
+    def _drop_duplicates(
+        self, cur: duckdb.DuckDBPyConnection, chunk: pa.Table
+    ) -> tuple[pa.Table, int, tuple[int, StoreError] | None]:
+        """The chunk without the events whose key is stored (or earlier in the import), how
+        many those were, and the first one that reuses a key for another fact."""
+        bulk_in = chunk  # noqa: F841  (scanned by name)
+        stored = cur.execute(BULK_DUPLICATES).fetchall()
+        repeated = cur.execute(BULK_REPEATED_KEYS).fetchall()
+        del bulk_in
+        errors: list[tuple[int, StoreError]] = []
+        for pos, seq, same in stored:
+            if not same:  # the text differs: compare as append does (upcast, reparse)
+                row = cur.execute(SELECT_BY_SEQ, {"seq": seq}).fetchone()
+                found = recorded_from_row(row)  # type: ignore[arg-type]
+                event = _event_of_staged(chunk, pc.index(chunk["pos"], pos).as_py())
+                try:
+                    self._check_same_fact(event, found.stream_id, found.type, found.payload)
+                except StoreError as exc:
+                    errors.append((pos, exc))
+                    break
+        for pos, key, stream_id, type_name, same in repeated:
+            if not same:
+                errors.append((pos, _key_reuse_error(key, type_name, stream_id)))
+                break
+        skip = sorted({r[0] for r in stored} | {r[0] for r in repeated})
+        keep = pc.invert(pc.is_in(chunk["pos"], pa.array(skip, pa.int64())))
+        return chunk.filter(keep), len(skip), min(errors, key=lambda e: e[0], default=None)
+
+    def _refresh_after_import(self, cur: duckdb.DuckDBPyConnection, head: int) -> None:
+        limit = BULK_REBUILD_DEALS + 1
+        deals = [r[0] for r in cur.execute(BULK_DEALS, {"head": head, "limit": limit}).fetchall()]
+        if len(deals) > BULK_REBUILD_DEALS:
+            rebuild_projections(cur)
+        elif deals:
+            refresh_projections(cur, sorted(deals), after_seq=head)
+
+    def _ensure_indexes(self, cur: duckdb.DuckDBPyConnection) -> None:
+        """Build the unique indexes of the log that are missing (after an interrupted import)."""
+        present = {r[0] for r in cur.execute(SELECT_EVENT_INDEXES).fetchall()}
+        for name, sql in EVENT_INDEXES.items():
+            if name not in present:
+                log.warning("building the missing index %s of the event log", name)
+                cur.execute(sql)
 
     def _stored_by_key(
         self, cur: duckdb.DuckDBPyConnection, keys: list[str]
     ) -> dict[str, RecordedEvent]:
         if not keys or self._head == 0:
             return {}
-        rows = cur.execute(SELECT_BY_KEYS, {"keys": keys}).fetchall()
+        if len(keys) == 1:
+            rows = cur.execute(SELECT_BY_KEY, {"key": keys[0]}).fetchall()
+        else:
+            rows = cur.execute(SELECT_BY_KEYS, {"keys": keys}).fetchall()
         return {r[11]: recorded_from_row(r) for r in rows}
 
     def _plan(
@@ -670,46 +802,59 @@ class EventStore:
         return lab
 
     def _check_retraction(self, event: NewEvent, payload: EventRetracted, plan: _Plan) -> None:
-        target = self.get_event(payload.event_id)
+        target = (
+            self.cursor()
+            .execute(SELECT_RETRACTION_TARGET, {"id": str(payload.event_id)})
+            .fetchone()
+        )
         if target is None:
             if any(e.event_id == payload.event_id for e in plan.events):
                 raise InvalidEventError("an event cannot be retracted in the batch that adds it")
             raise UnknownStreamError(f"event {payload.event_id} does not exist")
-        if target.stream_id != event.stream_id:
+        stream_id, type_name, retracted = target
+        if stream_id != event.stream_id:
             raise InvalidEventError(
-                f"event {payload.event_id} belongs to {target.stream_id}; "
+                f"event {payload.event_id} belongs to {stream_id}; "
                 "append its retraction to that stream"
             )
-        if target.type == "EventRetracted":
+        if type_name == "EventRetracted":
             raise InvalidEventError("a retraction cannot be retracted; record the fact again")
         if payload.event_id in plan.retracting or payload.event_id in self._retracting_in_group:
             raise InvalidEventError(f"event {payload.event_id} is already retracted in this append")
         plan.retracting.add(payload.event_id)
-        if self.cursor().execute(SELECT_RETRACTED, {"id": str(payload.event_id)}).fetchone():
+        if retracted:
             raise InvalidEventError(f"event {payload.event_id} is already retracted")
 
     def _write(
-        self, cur: duckdb.DuckDBPyConnection, rows: list[dict[str, object]], deal_ids: set[str]
+        self,
+        cur: duckdb.DuckDBPyConnection,
+        rows: list[dict[str, object]],
+        deal_ids: set[str],
+        *,
+        optimistic: bool,
     ) -> None:
-        staged = rows_to_arrow(rows)  # noqa: F841  (read by name in INSERT_FROM_ARROW)
         cur.execute("BEGIN TRANSACTION")
         try:
-            cur.register("staged", staged)
-            cur.execute(INSERT_FROM_ARROW)
-            cur.unregister("staged")
+            if len(rows) <= VALUES_INSERT_ROWS:
+                cur.execute(*values_insert(rows))
+            else:
+                staged = rows_to_arrow(rows)  # noqa: F841  (scanned by name)
+                cur.execute(INSERT_FROM_ARROW)
             if deal_ids:
                 after_seq = min(int(r["seq"]) for r in rows) - 1  # type: ignore[call-overload]
                 refresh_projections(cur, sorted(deal_ids), after_seq=after_seq)
             cur.execute("COMMIT")
         except duckdb.ConstraintException as exc:
+            _rollback(cur)
+            if optimistic:  # most likely a stored idempotency key: plan again, knowing it
+                raise _KeyTaken from exc
             # Only reachable if something other than this writer appended: reload what is true.
-            cur.execute("ROLLBACK")
             self._load_caches()
             raise StoreError(
                 "a concurrent write to the same streams was detected; nothing was written, retry"
             ) from exc
         except BaseException:
-            cur.execute("ROLLBACK")
+            _rollback(cur)
             raise
 
     def _result(self, plan: _Plan | StoreError) -> AppendResult | StoreError:
@@ -729,12 +874,107 @@ class EventStore:
         return AppendResult(recorded=recorded, duplicates=tuple(plan.duplicates))
 
 
-class _RepeatedKeyError(Exception):
-    """Raised inside import_staged when the batch repeats an idempotency key (or one stored)."""
+class _KeyTaken(Exception):
+    """An optimistic write met a stored or repeated idempotency key (or may have): redo it with
+    the keys looked up."""
 
 
-def _event_of_staged(staged: pa.Table, pos: int) -> NewEvent:
-    row = staged.slice(pos, 1).to_pylist()[0]
+def _rollback(cur: duckdb.DuckDBPyConnection) -> None:
+    with contextlib.suppress(duckdb.Error):
+        cur.execute("ROLLBACK")
+
+
+def _is_unique_violation(exc: duckdb.Error) -> bool:
+    text = str(exc).lower()
+    return "duplicate key" in text or "unique constraint" in text
+
+
+def _key_reuse_error(key: str, type_name: str, stream_id: str) -> IdempotencyKeyReuseError:
+    return IdempotencyKeyReuseError(
+        f"idempotency key {key!r} is already stored for a different event "
+        f"({type_name} in {stream_id}); use a new key for a new fact"
+    )
+
+
+@functools.cache
+def _count_up(n: int) -> pa.Array:
+    return pa.array(range(n), pa.int64())
+
+
+def _counting(start: int, n: int) -> pa.Array:
+    """start, start + 1, ..., start + n - 1 as int64 (without a Python loop per chunk)."""
+    size = max(IMPORT_CHUNK_ROWS, 1 << max(n - 1, 0).bit_length())
+    return pc.add(_count_up(size).slice(0, n), pa.scalar(start, pa.int64()))
+
+
+def _row_groups(chunks: Iterable[pa.Table | pa.RecordBatch]) -> Iterator[pa.Table]:
+    """The rows of the chunks again, in chunks of ROW_GROUP_ROWS (the last one shorter): an
+    INSERT of whole row groups lets DuckDB write them to the file before the commit, instead of
+    holding the import in memory."""
+    held: list[pa.Table] = []
+    size = 0
+    for chunk in chunks:
+        table = pa.Table.from_batches([chunk]) if isinstance(chunk, pa.RecordBatch) else chunk
+        held.append(table)
+        size += len(table)
+        while size >= ROW_GROUP_ROWS:
+            whole = pa.concat_tables(held) if len(held) > 1 else held[0]
+            yield whole.slice(0, ROW_GROUP_ROWS)
+            rest = whole.slice(ROW_GROUP_ROWS)
+            held, size = ([rest] if len(rest) else []), len(rest)
+    if size:
+        yield pa.concat_tables(held) if len(held) > 1 else held[0]
+
+
+def _conform(chunk: pa.Table | pa.RecordBatch, offset: int) -> pa.Table:
+    """A chunk as STAGED_SCHEMA, with `pos`: each row's place among all rows of the import."""
+    if isinstance(chunk, pa.RecordBatch):
+        chunk = pa.Table.from_batches([chunk])
+    if not chunk.schema.equals(STAGED_SCHEMA):
+        chunk = chunk.select(STAGED_SCHEMA.names).cast(STAGED_SCHEMA)
+    return chunk.append_column("pos", _counting(offset, len(chunk)))
+
+
+def _chunk_errors(chunk: pa.Table, now: object) -> list[tuple[int, int, StoreError]]:
+    """The first event of a numbered chunk whose expected version does not hold, and the first
+    dated in the future (the checks of _plan that need no other rows)."""
+    errors: list[tuple[int, int, StoreError]] = []
+    expected = chunk["expected_version"]
+    if expected.null_count < len(chunk):
+        actual = pc.subtract(chunk["version"], 1)
+        wrong = pc.fill_null(pc.not_equal(expected, actual), False)
+        if pc.any(wrong).as_py():
+            i = pc.index(wrong, True).as_py()
+            error = ConcurrencyError(
+                chunk["stream_id"][i].as_py(), expected[i].as_py(), actual[i].as_py()
+            )
+            errors.append((chunk["pos"][i].as_py(), 1, error))
+    limit = pa.scalar(
+        now + FUTURE_TOLERANCE,  # type: ignore[operator]
+        chunk.schema.field("occurred_at").type,
+    )
+    too_late = pc.greater(chunk["occurred_at"], limit)
+    if pc.any(too_late).as_py():
+        i = pc.index(too_late, True).as_py()
+        error = InvalidEventError(
+            f"occurred_at {chunk['occurred_at'][i].as_py():%Y-%m-%d} is in the future; "
+            "record what has happened, not what is planned"
+        )
+        errors.append((chunk["pos"][i].as_py(), 2, error))
+    return errors
+
+
+def _nth(placed: list[pa.ChunkedArray], index: int) -> int:
+    """The index-th value across the arrays (the position of the index-th row written)."""
+    for array in placed:
+        if index < len(array):
+            return int(array[index].as_py())
+        index -= len(array)
+    raise IndexError(index)
+
+
+def _event_of_staged(staged: pa.Table, index: int) -> NewEvent:
+    row = staged.slice(index, 1).to_pylist()[0]
     return NewEvent(
         stream_id=row["stream_id"],
         payload=parse_payload(row["type"], row["schema"], row["payload"]),
@@ -762,6 +1002,8 @@ def _bulk_error(code: int, stream_id: str, detail: str | None, version: int) -> 
         return InvalidEventError("a deal cannot be linked to itself")
     if code == 4:
         return UnknownStreamError(f"deal {detail} does not exist")
+    if code == 5:
+        return InvalidEventError(f"{detail} is the lab of {deal_id}, not its counterparty")
     target, _, target_stream = (detail or "").partition("|")
     if code == 6:
         return UnknownStreamError(f"event {target} does not exist")

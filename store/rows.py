@@ -75,6 +75,15 @@ INSERT_FROM_ARROW = (
     )
     + " FROM staged"
 )
+_VALUES_ROW = "(" + ", ".join("?" for _ in COLUMNS) + ")"
+
+
+def values_insert(rows: list[dict[str, Any]]) -> tuple[str, list[Any]]:
+    """One INSERT ... VALUES of a few rows with their parameters (cheaper than Arrow for 1-8)."""
+    sql = "INSERT INTO events VALUES " + ", ".join([_VALUES_ROW] * len(rows))
+    return sql, [row[c] for row in rows for c in COLUMNS]
+
+
 ENVELOPE_SELECT = (
     "SELECT seq, event_id, stream_id, version, type, schema, occurred_at, recorded_at, actor, "
     "source_url, source_title, idempotency_key, payload FROM events"

@@ -254,6 +254,16 @@ class SqlSandbox:
 
     def _check(self, cursor: duckdb.DuckDBPyConnection, sql: str) -> duckdb.StatementType:
         """Classify with DuckDB's own parser; refuse all but a single query."""
+        if not isinstance(sql, str) or not _is_utf8(sql):
+            cursor.close()
+            # DuckDB takes UTF-8 only: a lone surrogate (JSON may escape one as "\ud800") would
+            # make its binding raise TypeError instead of a refusal.
+            raise SqlRefusedError(
+                "The query must be text of valid Unicode (it holds a lone surrogate, "
+                "\\ud800-\\udfff)."
+                if isinstance(sql, str)
+                else "The query must be text."
+            )
         if len(sql) > MAX_SQL_CHARS:
             cursor.close()
             raise SqlRefusedError(f"The query is longer than {MAX_SQL_CHARS} characters.")
@@ -314,6 +324,13 @@ class SqlSandbox:
             ) from exc
         except duckdb.Error as exc:
             raise SqlQueryError(_first_line(exc)) from exc
+        except UnicodeDecodeError as exc:
+            # DuckDB 2.0 cuts the input it quotes in some errors (a failed CAST to JSON) at a
+            # byte count, mid-character; the Python binding then fails to decode the message.
+            raise SqlQueryError(
+                "The query failed, and DuckDB's error message could not be read (it cut a "
+                "character in half); check the values the query converts, e.g. a CAST to JSON."
+            ) from exc
 
     def _fetch(
         self,
@@ -488,4 +505,15 @@ def _check_explained(cursor: duckdb.DuckDBPyConnection, sql: str) -> None:
 
 
 def _first_line(exc: BaseException) -> str:
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    # DuckDB quotes the query ("syntax error at or near ..."): control characters in it would
+    # reach the user's terminal, and a lone surrogate could not be printed at all.
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in line)
+
+
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

@@ -19,8 +19,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import shutil
 import threading
+import weakref
 from dataclasses import dataclass
 from itertools import count
 from pathlib import Path
@@ -37,6 +37,14 @@ CHECKPOINT = "CHECKPOINT"
 SELECT_SNAPSHOT_HEAD = "SELECT coalesce(max(seq), 0) AS head FROM events"
 SNAPSHOT_SUFFIX = ".snapshot.duckdb"
 _TMP_MARK = ".tmp-"
+_COPY_CHUNK = 8 << 20
+
+# POSIX record locks, DuckDB's guard against a second writer, belong to the process and are all
+# released when it closes *any* descriptor of the file: a copy that opened and closed the file
+# by name gave the lock away. So the file is read through one descriptor per store, closed only
+# when the store object is garbage-collected (tests/integration/test_single_writer.py).
+_SOURCES: weakref.WeakKeyDictionary[EventStore, int] = weakref.WeakKeyDictionary()
+_SOURCES_LOCK = threading.Lock()
 
 
 def snapshot_path_for(db: Path) -> Path:
@@ -166,7 +174,7 @@ class SnapshotSql:
         with self.store._write_lock:  # noqa: SLF001 - store-internal: the writer's own lock
             self.store.cursor().execute(CHECKPOINT)
             expected = self.store.head
-            shutil.copyfile(self.store.path, tmp)
+            _copy_open_file(_source_descriptor(self.store), tmp)
         return expected
 
     def _install(self, generation: _Generation) -> None:
@@ -195,3 +203,30 @@ class SnapshotSql:
         for leftover in self.path.parent.glob(f"{self.path.name}{_TMP_MARK}*"):
             with contextlib.suppress(OSError):
                 leftover.unlink()
+
+
+def _source_descriptor(store: EventStore) -> int:
+    """A read-only descriptor of the store's file that stays open while the store lives."""
+    with _SOURCES_LOCK:
+        fd = _SOURCES.get(store)
+        if fd is None:
+            fd = os.open(store.path, os.O_RDONLY)
+            _SOURCES[store] = fd
+            weakref.finalize(store, os.close, fd)
+        return fd
+
+
+def _copy_open_file(fd: int, target: Path) -> None:
+    """Copy the whole file behind `fd` to `target`, by offset, without closing `fd`."""
+    size = os.fstat(fd).st_size
+    with target.open("wb") as out:
+        offset = 0
+        while offset < size:
+            n = min(_COPY_CHUNK, size - offset)
+            if hasattr(os, "copy_file_range"):  # Linux: in the kernel, no copy through Python
+                done = os.copy_file_range(fd, out.fileno(), n, offset)
+            else:
+                done = out.write(os.pread(fd, n, offset))
+            if done == 0:
+                break  # the file shrank meanwhile (cannot happen under the write lock)
+            offset += done

@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import json
+from array import array
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pyarrow as pa
 from pydantic import ValidationError
 
 from events.envelope import NewEvent
 from events.errors import DomainError
 from store.errors import StoreError
-from store.log import EventStore
+from store.log import EventStore, ImportRefusedError
+from store.rows import stage_events
 
+# Events validated and staged at a time: the import holds one chunk in memory, whatever the
+# size of the file (all chunks go into the one transaction of the import).
+IMPORT_CHUNK = 20_000
+# Batches of the fallback of --skip-invalid when the log refuses events (see import_events).
 IMPORT_BATCH = 5_000
 EXPORT_PARQUET = "COPY (SELECT * FROM events ORDER BY seq) TO $path (FORMAT parquet)"
 # Hive-style month partitions (month=YYYY-MM/...parquet) by valid time: what Spark, Trino,
@@ -46,8 +53,14 @@ def _reason(exc: Exception) -> str:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "event"
         more = f" (+{exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-        return f"{where}: {first['msg']}{more}"
-    return str(exc)
+        return _printable(f"{where}: {first['msg']}{more}")
+    return _printable(str(exc))
+
+
+def _printable(text: str) -> str:
+    """Reasons quote keys and values of the file: escape control characters (a terminal would
+    obey them) and lone surrogates (which no terminal can print)."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
 
 
 def read_events(path: Path) -> Iterator[tuple[int, NewEvent | Rejected]]:
@@ -69,8 +82,14 @@ def read_events(path: Path) -> Iterator[tuple[int, NewEvent | Rejected]]:
                 yield number, NewEvent.from_json_dict(json.loads(line))
             except json.JSONDecodeError as exc:
                 yield number, Rejected(number, f"not JSON: {exc.msg} at column {exc.colno}")
+            except RecursionError:  # json.loads recurses once per [ or {
+                yield number, Rejected(number, "nested too deeply (more than ~900 [ or { levels)")
             except (ValidationError, DomainError, ValueError, TypeError) as exc:
                 yield number, Rejected(number, _reason(exc))
+
+
+class _InvalidLines(Exception):
+    """Raised by the chunks of an import when the file has invalid lines: nothing is written."""
 
 
 def import_events(
@@ -80,33 +99,79 @@ def import_events(
     skip_invalid: bool = False,
     progress: Callable[[int], None] | None = None,
 ) -> ImportReport:
-    """Import a JSONL file of events.
+    """Import a JSONL file of events: all of it, in one transaction, or nothing.
 
-    The file is checked whole first: with any invalid line nothing is imported, unless
-    skip_invalid is set. Events are then appended in batches, each in one transaction, so an
-    interrupted import leaves whole batches only, and running it again completes it (every
-    event has an idempotency key) with no duplicate.
+    The file is read once: each line is validated, and the events are staged in chunks that go
+    straight into the import's transaction (EventStore.import_chunks), so that memory stays
+    bounded whatever the size of the file. With any invalid line nothing is imported (the rest
+    of the file is still read, so that every bad line is reported), unless skip_invalid is set.
+    An event the log refuses (a version conflict, a deal that does not exist, ...) is reported
+    with its line, and nothing is imported; with skip_invalid the events are then appended in
+    batches instead, and the refused ones reported one by one. An import that is interrupted
+    writes nothing; running it again imports the file (events whose idempotency key is stored
+    count as already present). progress(n) says that n lines have been read.
     """
     report = ImportReport()
-    for number, item in read_events(path):
-        report.lines = number
-        if isinstance(item, Rejected):
-            report.rejected.append(item)
-    if report.rejected and not skip_invalid:
+    lines = array("q")  # the line of every event staged, in order: the import's positions
+
+    def chunks() -> Iterator[pa.Table]:
+        report.rejected.clear()
+        del lines[:]
+        batch: list[NewEvent] = []
+        for number, item in read_events(path):
+            report.lines = number
+            if isinstance(item, Rejected):
+                report.rejected.append(item)
+            elif skip_invalid or not report.rejected:  # else nothing will be written
+                batch.append(item)
+                lines.append(number)
+                if len(batch) >= IMPORT_CHUNK:
+                    yield stage_events(batch)
+                    batch = []
+                    if progress:
+                        progress(number)
+        if report.rejected and not skip_invalid:
+            raise _InvalidLines
+        if batch:
+            yield stage_events(batch)
+        if progress:
+            progress(report.lines)
+
+    try:
+        result = store.import_chunks(chunks)
+    except _InvalidLines:
         return report
+    except ImportRefusedError as exc:
+        refused = Rejected(lines[exc.position], _printable(str(exc.error)))
+        if not skip_invalid:
+            report.rejected.append(refused)
+            return report
+        return _append_in_batches(store, path, progress)
+    report.new = result.imported
+    report.present = result.duplicates
+    report.written = result.imported > 0
+    return report
+
+
+def _append_in_batches(
+    store: EventStore, path: Path, progress: Callable[[int], None] | None
+) -> ImportReport:
+    """--skip-invalid when the log refuses some events: append the valid lines in batches, each
+    in one transaction, and find the refused events of a failing batch one by one."""
+    report = ImportReport()
     batch: list[NewEvent] = []
+    lines_of: dict[object, int] = {}
 
     def flush() -> None:
         try:
             result = store.append(batch)
         except StoreError:
-            if not skip_invalid:
-                raise
             for event in batch:  # find the culprits one by one; keep the rest
                 try:
                     one = store.append([event])
                 except StoreError as exc:
-                    report.rejected.append(Rejected(lines_of[event.event_id], str(exc)))
+                    reason = _printable(str(exc))
+                    report.rejected.append(Rejected(lines_of[event.event_id], reason))
                     continue
                 report.new += len(one.recorded)
                 report.present += len(one.duplicates)
@@ -114,13 +179,14 @@ def import_events(
             report.new += len(result.recorded)
             report.present += len(result.duplicates)
         if progress:
-            progress(len(batch))
+            progress(report.lines)
         batch.clear()
         lines_of.clear()
 
-    lines_of: dict[object, int] = {}
     for number, item in read_events(path):
+        report.lines = number
         if isinstance(item, Rejected):
+            report.rejected.append(item)
             continue
         batch.append(item)
         lines_of[item.event_id] = number
@@ -128,6 +194,7 @@ def import_events(
             flush()
     if batch:
         flush()
+    report.rejected.sort(key=lambda r: r.line)
     report.written = report.new > 0
     return report
 

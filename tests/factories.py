@@ -18,6 +18,7 @@ from events.payloads import (
     AlertRuleRemoved,
     CandidateAccepted,
     CandidateDeal,
+    CandidatePosted,
     CandidateProposed,
     CandidateRejected,
     CapacityCameOnline,
@@ -317,6 +318,23 @@ def make_candidate_rejected(
     )
 
 
+def make_candidate_posted(
+    candidate: str = "c0ffee",
+    channel: str = "1100000000000000012",
+    *,
+    occurred_at: datetime | None = None,
+) -> NewEvent:
+    return _envelope(
+        f"candidate:{candidate}",
+        CandidatePosted(channel_id=channel, message_id="1200000000000000002"),
+        occurred_at=occurred_at,
+        source_url=None,
+        idempotency_key=f"candidate:{candidate}:posted",
+        expected_version=None,
+        actor="system",
+    )
+
+
 def make_digest_posted(
     channel: str = "1100000000000000011",
     week: str = "2026-W02",
@@ -430,6 +448,7 @@ def one_event_of_every_type() -> list[NewEvent]:
         make_deals_linked("acme-cloud-2", "acme-cloud-1", "overlaps"),
         make_source_added("acme-cloud-1"),
         make_candidate_proposed(),
+        make_candidate_posted(),
         make_candidate_accepted(),
         make_candidate_rejected("d00d"),
         make_digest_claimed(),

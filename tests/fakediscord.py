@@ -198,6 +198,13 @@ class InteractionRecord:
     original: SentMessage | None = None
     followups: list[SentMessage] = field(default_factory=list)
     component_message: SentMessage | None = None  # the message a click or select came from
+    injected_at: float = 0.0  # time.monotonic() when the INTERACTION_CREATE was sent
+    responded_at: float | None = None  # time.monotonic() of the first callback, if any
+
+    @property
+    def response_time(self) -> float | None:
+        """Seconds from the dispatch to the initial callback (None while unanswered)."""
+        return None if self.responded_at is None else self.responded_at - self.injected_at
 
     @property
     def callback(self) -> Callback | None:
@@ -243,6 +250,15 @@ class RequestLog:
     route: str
     path: str
     status: int
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    """One gateway heartbeat (op 1): when it arrived and when the fake sent its ACK (op 11)."""
+
+    connection: int
+    received: float  # time.monotonic()
+    acked: float
 
 
 @dataclass
@@ -304,6 +320,7 @@ class FakeDiscord:
         heartbeat_interval: float = 41.25,
         attachment_size_limit: int = 10 * 1024 * 1024,
         wait_timeout: float = 2.0,
+        interaction_deadline: float | None = None,
     ) -> None:
         self.guild_id = guild_id
         self.guild_name = guild_name
@@ -316,6 +333,9 @@ class FakeDiscord:
         self.heartbeat_interval = heartbeat_interval
         self.attachment_size_limit = attachment_size_limit
         self.wait_timeout = wait_timeout
+        # Like Discord: an initial response later than this many seconds after the interaction
+        # is refused with 404 "Unknown interaction" (10062). None: no deadline.
+        self.interaction_deadline = interaction_deadline
 
         # What the bot did, for assertions.
         self.requests: list[RequestLog] = []
@@ -328,6 +348,9 @@ class FakeDiscord:
         self.identifies: list[JSON] = []
         self.resumes: list[JSON] = []
         self.heartbeats: list[tuple[int, float]] = []  # (connection number, monotonic time)
+        self.heartbeat_log: list[Heartbeat] = []
+        self.expired: list[InteractionRecord] = []  # callbacks refused for a missed deadline
+        self._connected_at: dict[int, float] = {}  # connection number -> monotonic time
         self.connections = 0
 
         self._ids = itertools.count(1_200_000_000_000_000_000)
@@ -392,6 +415,19 @@ class FakeDiscord:
             discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = gateway
             discord.asset.Asset.BASE = asset_base
             self._saved_urls = None
+
+    def forget(self, record: InteractionRecord) -> None:
+        """Drop a finished interaction and its messages, so that a long run (load, soak)
+        measures the bot's memory rather than this fake's records."""
+        self.interactions.pop(record.token, None)
+        for message in [record.original, *record.followups]:
+            if message is not None:
+                self._message_index.pop(message.id, None)
+
+    def forget_channel(self, channel_id: int) -> None:
+        """Drop the bot's posts in a channel (for long runs, like forget())."""
+        for message in self.messages.pop(channel_id, []):
+            self._message_index.pop(message.id, None)
 
     def channel_id(self, name: str) -> int:
         for channel in self.channels.values():
@@ -754,6 +790,11 @@ class FakeDiscord:
         record = self.interactions.get(request.match_info["token"])
         if record is None or str(record.id) != request.match_info["interaction_id"]:
             return _error(404, 10062, "Unknown interaction")
+        deadline = self.interaction_deadline
+        if deadline is not None and time.monotonic() - record.injected_at > deadline:
+            self.expired.append(record)
+            await self._notify()
+            return _error(404, 10062, "Unknown interaction")
         if record.callbacks:
             # Discord refuses a second initial response; tests see it as the bot's HTTPException.
             return _error(400, 40060, "Interaction has already been acknowledged.")
@@ -761,6 +802,8 @@ class FakeDiscord:
         kind = CallbackType(body["type"])
         data: JSON = body.get("data") or {}
         attachments = self._attachments(files)
+        if not record.callbacks:
+            record.responded_at = time.monotonic()
         record.callbacks.append(Callback(kind, data, attachments))
 
         resource: JSON = {"type": kind}
@@ -851,6 +894,7 @@ class FakeDiscord:
         self._sockets.add(ws)
         self.connections += 1
         connection = self.connections
+        self._connected_at[connection] = time.monotonic()
         try:
             hello = {"heartbeat_interval": self.heartbeat_interval * 1000}
             await ws.send_json({"op": 10, "d": hello})
@@ -869,8 +913,10 @@ class FakeDiscord:
         self, ws: web.WebSocketResponse, connection: int, op: int, data: Any
     ) -> None:
         if op == 1:  # HEARTBEAT
-            self.heartbeats.append((connection, time.monotonic()))
+            received = time.monotonic()
+            self.heartbeats.append((connection, received))
             await ws.send_json({"op": 11})
+            self.heartbeat_log.append(Heartbeat(connection, received, time.monotonic()))
         elif op == 2:  # IDENTIFY
             self.identifies.append(data)
             self._ws, self._seq = ws, 0
@@ -960,6 +1006,34 @@ class FakeDiscord:
             if conn_a == conn_b
         ]
         return max(gaps, default=0.0)
+
+    def late_heartbeats(self, tolerance: float, *, now: float | None = None) -> list[float]:
+        """Gaps (seconds) between heartbeats on one connection longer than the interval plus
+        `tolerance`, including the open gap since the last heartbeat of the live connection (a
+        heartbeat that never came is late too). discord.py beats `interval` after its previous
+        beat was sent, so a late beat means its event loop was blocked."""
+        limit = self.heartbeat_interval + tolerance
+        by_connection: dict[int, list[float]] = defaultdict(list)
+        for beat in self.heartbeat_log:
+            by_connection[beat.connection].append(beat.received)
+        late = [
+            later - earlier
+            for times in by_connection.values()
+            for earlier, later in itertools.pairwise(times)
+            if later - earlier > limit
+        ]
+        live = self.connections if self._ws is not None else None
+        if live is not None:
+            # The first beat is jittered (up to one interval after HELLO), so count from there.
+            last = by_connection[live][-1] if by_connection[live] else self._connected_at[live]
+            pending = (time.monotonic() if now is None else now) - last
+            if pending > limit + (0 if by_connection[live] else self.heartbeat_interval):
+                late.append(pending)
+        return late
+
+    def ack_delays(self) -> list[float]:
+        """Seconds the fake took to send each heartbeat's ACK (its own loop's delay)."""
+        return [beat.acked - beat.received for beat in self.heartbeat_log]
 
     # ---- injected user actions ----------------------------------------------------------
 
@@ -1079,6 +1153,8 @@ class FakeDiscord:
         record = InteractionRecord(interaction_id, token, kind, payload, self)
         record.component_message = message
         self.interactions[token] = record
+        await self.wait_until_ready()
+        record.injected_at = time.monotonic()
         await self.dispatch("INTERACTION_CREATE", payload)
         return record
 
@@ -1128,6 +1204,27 @@ class FakeDiscord:
         )
         await record.wait_response(within)
         return record.choices
+
+    async def begin_autocomplete(
+        self,
+        name: str,
+        options: Mapping[str, object],
+        *,
+        focused: str,
+        subcommand: str | None = None,
+        user: int = DEFAULT_USER_ID,
+        channel_id: int | None = None,
+    ) -> InteractionRecord:
+        """Like autocomplete(), but returns the interaction at once, without waiting."""
+        data = self._command_data(name, options, subcommand, focused=focused)
+        return await self._inject(
+            InteractionType.AUTOCOMPLETE,
+            data,
+            user=user,
+            roles=(),
+            permissions=None,
+            channel_id=channel_id,
+        )
 
     async def click(
         self,

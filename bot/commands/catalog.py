@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from bot.answers import Answer, Table
-from bot.commands import deals, positions
+from bot.commands import alerts, deals, positions, review
 from bot.commands.registry import Command, CommandContext, CommandRegistry, Option
 from bot.digest import digest_command
 
 
 def build_registry() -> CommandRegistry:
     registry = CommandRegistry()
-    for command in (*positions.COMMANDS, *deals.COMMANDS):
+    for command in (*positions.COMMANDS, *deals.COMMANDS, *review.COMMANDS, *alerts.COMMANDS):
         registry.add(command)
 
     def help_(ctx: CommandContext, command: str | None = None) -> Answer:

@@ -11,11 +11,11 @@ from events.parties import PartyRegistry
 DATE_FORMATS = ("%Y-%m-%d",)
 
 
-def parse_day(text: str, *, option: str = "date") -> date:
-    """A calendar day written YYYY-MM-DD (also 'today')."""
+def parse_day(text: str, *, option: str = "date", today: date | None = None) -> date:
+    """A calendar day written YYYY-MM-DD, or 'today' (the injected clock's day, when given)."""
     text = text.strip()
-    if text.lower() in ("today", "now"):
-        return datetime.now(UTC).date()
+    if text.lower() in ("today", "now") and today is not None:
+        return today
     try:
         return date.fromisoformat(text)
     except ValueError:
@@ -31,11 +31,12 @@ def end_of_day(day: date) -> datetime:
     )
 
 
-def parse_moment(text: str | None, *, option: str) -> datetime | None:
-    """An optional as_of / known_at option: the end of the given day, or None for now."""
+def parse_moment(text: str | None, *, option: str, today: date | None = None) -> datetime | None:
+    """An optional as_of / known_at option: the end of the given day, or None for now;
+    'today' is the end of `today` (the caller's clock)."""
     if text is None or text.strip() == "" or text.strip().lower() == "now":
         return None
-    day = parse_day(text, option=option)
+    day = parse_day(text, option=option, today=today)
     if day.year < 1990 or day.year > 2200:
         raise UserInputError(f"{option}: {day} is out of range")
     return end_of_day(day)

@@ -9,12 +9,16 @@ from typing import Any, Literal
 
 from bot.answers import Answer
 from bot.commands.options import parse_choice, parse_int, parse_moment, parse_party
-from bot.errors import UserInputError
+from bot.errors import UserInputError, shown
 from events.parties import PartyRegistry
 from store.clock import Clock
 from store.queries import Queries
 
 OptionKind = Literal["lab", "labs", "date", "text", "int", "choice", "deal"]
+
+# Values that are written name:value but are not options: `deal:<slug>`, the stream id that /deal
+# and /deals print, is a deal id. No option may take one of these names (Command checks).
+VALUE_PREFIXES = frozenset({"deal"})
 
 
 @dataclass(frozen=True)
@@ -45,10 +49,19 @@ class Command:
     examples: tuple[str, ...] = ()
     # Commands that may take more than a moment (folds of the log, charts): surfaces defer.
     slow: bool = False
+    # False when a cog in bot/discord_app defines the slash command itself (e.g. /alert, a
+    # group with add/list/remove); QueriesCog then leaves it out.
+    slash: bool = True
 
     def __post_init__(self) -> None:
         if len(self.description) > 100:  # Discord cuts slash command descriptions at 100
             raise ValueError(f"/{self.name}: description longer than 100 characters")
+        clashing = [o.name for o in self.options if o.name in VALUE_PREFIXES]
+        if clashing:
+            raise ValueError(
+                f"/{self.name}: option {clashing[0]!r} would be read as a value like "
+                f"{clashing[0]}:<id>; name it otherwise"
+            )
 
 
 @dataclass
@@ -65,7 +78,7 @@ class CommandRegistry:
             return self.commands[name]
         close = [c for c in self.commands if c.startswith(name[:3])] if name else []
         hint = f" Did you mean /{close[0]}?" if close else ""
-        raise UserInputError(f"There is no command /{name}.{hint} Try /help.")
+        raise UserInputError(f"There is no command /{shown(name)}.{hint} Try /help.")
 
     def __iter__(self) -> Iterator[Command]:
         return iter(self.commands.values())
@@ -82,12 +95,18 @@ def split_command_line(line: str) -> tuple[str, list[str], dict[str, str]]:
     name, positional, named = tokens[0].lstrip("/"), [], {}
     for token in tokens[1:]:
         key, sep, value = token.partition(":")
-        # name:value is an option; anything else (a lab, a URL like https://...) is positional.
-        if sep and key.isidentifier() and key.lower() not in ("http", "https"):
+        if sep and _is_option_name(key, value):
             named[key.lower()] = value
         else:
             positional.append(token)
     return name, positional, named
+
+
+def _is_option_name(key: str, value: str) -> bool:
+    """Whether `key:value` names an option, rather than being a value that holds a colon: a
+    time (10:30), a URL of any scheme (https://..., s3://...) or a deal id (deal:<slug>).
+    Only the first colon splits, so an option's value keeps its own (as_of:2025-12-31T10:30)."""
+    return key.isidentifier() and not value.startswith("//") and key.lower() not in VALUE_PREFIXES
 
 
 def bind_arguments(
@@ -143,7 +162,7 @@ def _parse_value(ctx: CommandContext, option: Option, text: str | list[str]) -> 
     if option.kind == "lab":
         return parse_party(ctx.registry, text, option=option.name)
     if option.kind == "date":
-        return parse_moment(text, option=option.name)
+        return parse_moment(text, option=option.name, today=ctx.clock.now().date())
     if option.kind == "choice":
         return parse_choice(text, option.choices, option=option.name)
     if option.kind == "int":

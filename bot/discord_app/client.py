@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import io
 import logging
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import discord
@@ -16,11 +18,13 @@ from bot.answers import Answer
 from bot.commands.registry import parse_arguments
 from bot.discord_app.embeds import page_count, render_answer
 from bot.discord_app.index import SearchIndex
-from bot.discord_app.views import PaginatorView
+from bot.discord_app.timing import READ_THREADS, in_time
+from bot.discord_app.views import PAGE_TIMEOUT_S, PaginatorView
 from bot.errors import PermissionDeniedError, UserInputError
 from bot.services import Services, open_services
 from bot.settings import Settings
 from store.facade import AsyncEventStore
+from store.snapshot import SnapshotSql
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -89,6 +93,9 @@ class ComputewatchBot(commands.Bot):
         *,
         services: Services | None = None,
         charts: bool | None = None,
+        view_timeout_s: float | None = None,
+        sql: SnapshotSql | None = None,
+        writer: AsyncEventStore | None = None,
         **client_kwargs: Any,
     ) -> None:
         intents = discord.Intents.default()
@@ -105,8 +112,14 @@ class ComputewatchBot(commands.Bot):
         self.charts = settings.discord_charts if charts is None else charts
         self._services = services
         self._owns_services = services is None
-        self._store: AsyncEventStore | None = None
+        # The single writer; given (shared with the HTTP API) or started by setup_hook.
+        self._store: AsyncEventStore | None = writer
+        self._owns_writer = writer is None
         self.index = SearchIndex()
+        # How long buttons stay live; None: each view's own default (minutes). Tests pass less.
+        self.view_timeout_s = view_timeout_s
+        # The SQL snapshot /sql reads (the HTTP API's, when it runs beside the bot; else its own).
+        self.sql_snapshot = sql
 
     # -- lifecycle ---------------------------------------------------------------------------
     @property
@@ -122,21 +135,30 @@ class ComputewatchBot(commands.Bot):
         return self._store
 
     async def setup_hook(self) -> None:
+        from bot.discord_app.cogs.alerts import AlertsCog
         from bot.discord_app.cogs.analyst import AnalystCog, UpdateCog
+        from bot.discord_app.cogs.jobs import JobsCog
         from bot.discord_app.cogs.mentions import MentionsCog
         from bot.discord_app.cogs.queries import QueriesCog
+        from bot.discord_app.cogs.review import ReviewCog
+        from bot.discord_app.cogs.sql import SqlCog
 
         if self._services is None:
             self._services = await asyncio.to_thread(
                 open_services, self.settings.computewatch_db, seed=self.settings.computewatch_seed
             )
-        self._store = AsyncEventStore(self.services.store)
-        self._store.start()
+        if self._store is None:
+            self._store = AsyncEventStore(self.services.store)
+        self._store.start()  # a no-op for a writer that is running already
         await self.refresh_index()
         await self.add_cog(QueriesCog(self))
         await self.add_cog(AnalystCog(self))
         await self.add_cog(UpdateCog(self))
         await self.add_cog(MentionsCog(self))
+        await self.add_cog(ReviewCog(self))  # re-registers the review buttons of any message
+        await self.add_cog(SqlCog(self, self.sql_snapshot))
+        await self.add_cog(AlertsCog(self))
+        await self.add_cog(JobsCog(self))  # the digest and alert jobs start once ready
         await self.sync_commands(global_=self.settings.discord_sync_global)
 
     async def sync_commands(self, *, global_: bool = False) -> list[app_commands.AppCommand]:
@@ -161,8 +183,12 @@ class ComputewatchBot(commands.Bot):
     async def close(self) -> None:
         """Disconnect, let the pending appends finish, then close the database if we opened it."""
         await super().close()
+        if "_read_pool" in self.__dict__:  # queued reads are dropped, running ones finish
+            pool = self.__dict__.pop("_read_pool")
+            await asyncio.to_thread(pool.shutdown, wait=True, cancel_futures=True)
         if self._store is not None:
-            await self._store.aclose()
+            if self._owns_writer:  # a writer given to the bot is stopped by its owner
+                await self._store.aclose()
             self._store = None
         if self._owns_services and self._services is not None:
             await asyncio.to_thread(self._services.close)
@@ -174,8 +200,26 @@ class ComputewatchBot(commands.Bot):
 
     # -- helpers the cogs share ----------------------------------------------------------------
     async def read(self, fn: Callable[..., T], *args: object, **kwargs: object) -> T:
-        """Run a read of the store in a worker thread: DuckDB never runs on the event loop."""
-        return await self.store.read(fn, *args, **kwargs)
+        """Run a read of the store in a worker thread: DuckDB never runs on the event loop.
+        The bot's reads have a pool of their own, so that a crowd of Discord users does not
+        queue the feeds' and the API's threads behind their questions."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._read_pool, functools.partial(fn, *args, **kwargs))
+
+    @functools.cached_property
+    def _read_pool(self) -> ThreadPoolExecutor:
+        return ThreadPoolExecutor(READ_THREADS, thread_name_prefix="computewatch-discord-read")
+
+    async def read_in_time(
+        self,
+        interaction: discord.Interaction,
+        fn: Callable[..., T],
+        *args: object,
+        **kwargs: object,
+    ) -> T:
+        """A read for an interaction's answer: if it is slow (a busy store, a queue of reads),
+        the interaction is deferred in time and the answer follows (see timing.in_time)."""
+        return await in_time(interaction, self.read(fn, *args, **kwargs))
 
     async def refresh_index(self) -> None:
         await asyncio.to_thread(
@@ -213,7 +257,13 @@ class ComputewatchBot(commands.Bot):
             async def fetch_command_page(i: int) -> list[discord.Embed]:
                 return render_answer(await rerun(i + 1)).embeds
 
-            return PaginatorView(owner_id, answer.pages, fetch_command_page, start=answer.page - 1)
+            return PaginatorView(
+                owner_id,
+                answer.pages,
+                fetch_command_page,
+                start=answer.page - 1,
+                timeout=self.view_timeout_s or PAGE_TIMEOUT_S,
+            )
         pages = page_count(answer)
         if pages <= 1:
             return None
@@ -221,7 +271,9 @@ class ComputewatchBot(commands.Bot):
         async def fetch_table_page(i: int) -> list[discord.Embed]:
             return render_answer(answer, page=i + 1, chart=chart).embeds
 
-        return PaginatorView(owner_id, pages, fetch_table_page)
+        return PaginatorView(
+            owner_id, pages, fetch_table_page, timeout=self.view_timeout_s or PAGE_TIMEOUT_S
+        )
 
     def is_analyst(self, interaction: discord.Interaction) -> bool:
         """Members with the analyst role, or with Manage Server, may write to the log."""

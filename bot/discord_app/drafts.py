@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from bot.answers import Answer, Fact, Table
 from bot.commands.options import parse_day
-from bot.errors import UserInputError
+from bot.errors import UserInputError, shown
 from bot.formats import gw, usd
 from events.envelope import NewEvent
 from events.errors import UnknownPartyError
@@ -84,7 +84,11 @@ def parse_value_usd(text: str | None) -> float | None:
 def parse_occurred_at(text: str | None, now: datetime) -> datetime:
     """The day a thing happened (YYYY-MM-DD, blank for today), as 00:00 UTC of that day."""
     text = (text or "").strip()
-    day = now.astimezone(UTC).date() if not text else parse_day(text, option="date")
+    today = now.astimezone(UTC).date()
+    day = parse_day(text, option="date", today=today) if text else today
+    if day > today:
+        # The store refuses it too, but only at Confirm; the form says so at once.
+        raise UserInputError(f"date: {day} is in the future; give the day it happened")
     return datetime.combine(day, time.min, tzinfo=UTC)
 
 
@@ -126,7 +130,8 @@ def build_event(
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e['loc']) or 'event'}: {e['msg']}" for e in exc.errors()
         )
-        raise UserInputError(f"Cannot record this: {problems}") from None
+        # Locations and messages may quote what was typed: control characters are escaped.
+        raise UserInputError(f"Cannot record this: {shown(problems, limit=1500)}") from None
 
 
 def default_title(registry: PartyRegistry, payload: DealReported) -> str:

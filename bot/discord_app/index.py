@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import bisect
+import itertools
 from dataclasses import dataclass, field
 
 from events.parties import PartyRegistry
@@ -10,12 +12,50 @@ from store.log import EventStore
 MAX_CHOICES = 25  # Discord shows at most 25 autocomplete choices
 
 
+@dataclass(frozen=True)
+class DealIds:
+    """Sorted deal ids, also joined by newlines with where each starts in that text: a large
+    log has hundreds of thousands of deals, and autocomplete runs on the event loop."""
+
+    ids: list[str]
+    text: str
+    starts: list[int]
+
+    @classmethod
+    def of(cls, ids: list[str]) -> DealIds:
+        ids = sorted(ids)
+        starts = list(itertools.accumulate((len(d) + 1 for d in ids[:-1]), initial=0))
+        return cls(ids, "\n".join(ids), starts if ids else [])
+
+    def containing(self, text: str, limit: int) -> list[str]:
+        """Up to `limit` ids that contain `text`: those that start with it first (found by
+        bisection), then the others (one C-speed search of the joined text), each in order."""
+        first = bisect.bisect_left(self.ids, text)
+        hits = [d for d in self.ids[first : first + limit] if d.startswith(text)]
+        if len(hits) == limit or not text or "\n" in text:
+            return hits
+        position = 0
+        while len(hits) < limit:
+            found = self.text.find(text, position)
+            if found < 0:
+                break
+            i = bisect.bisect_right(self.starts, found) - 1
+            if not self.ids[i].startswith(text):  # those are listed already
+                hits.append(self.ids[i])
+            position = self.starts[i + 1] if i + 1 < len(self.starts) else len(self.text)
+        return hits
+
+
 @dataclass
 class SearchIndex:
     """What autocomplete offers; `refresh` rebuilds it from the store (call it off the loop)."""
 
     labs: dict[str, str] = field(default_factory=dict)  # slug -> display name
-    deal_ids: list[str] = field(default_factory=list)
+    deals: DealIds = field(default_factory=lambda: DealIds.of([]))
+
+    @property
+    def deal_ids(self) -> list[str]:
+        return self.deals.ids
 
     def refresh(self, store: EventStore, registry: PartyRegistry) -> None:
         deal_ids = store.deal_ids()
@@ -23,7 +63,7 @@ class SearchIndex:
             lab for d in deal_ids if (lab := store.lab_of(d))
         }
         self.labs = {s: (registry.get(s).name if s in registry else s) for s in sorted(slugs)}
-        self.deal_ids = deal_ids
+        self.deals = DealIds.of(deal_ids)  # one assignment: a reader sees the old or the new
 
     def match_labs(self, current: str) -> list[tuple[str, str]]:
         """(label, slug) pairs whose slug or name contains the typed text; prefixes first."""
@@ -40,7 +80,6 @@ class SearchIndex:
         ]
 
     def match_deals(self, current: str) -> list[str]:
+        """Deal ids containing the typed text, those that start with it first."""
         text = current.strip().lower().removeprefix("deal:")
-        hits = [d for d in self.deal_ids if text in d]
-        hits.sort(key=lambda d: (not d.startswith(text), d))
-        return hits[:MAX_CHOICES]
+        return self.deals.containing(text, MAX_CHOICES)

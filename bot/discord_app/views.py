@@ -8,6 +8,8 @@ from collections.abc import Awaitable, Callable
 
 import discord
 
+from bot.discord_app.timing import in_time
+
 log = logging.getLogger(__name__)
 
 PAGE_TIMEOUT_S = 300.0
@@ -84,8 +86,12 @@ class PaginatorView(OwnedView):
     async def _show(self, interaction: discord.Interaction, index: int) -> None:
         self.index = min(max(index, 0), self.pages - 1)
         self._sync_buttons()
-        embeds = await self.fetch(self.index)
-        await interaction.response.edit_message(embeds=embeds, view=self, attachments=[])
+        # A page of a command is read again: under load that may take a while.
+        embeds = await in_time(interaction, self.fetch(self.index), update=True)
+        if interaction.response.is_done():
+            await interaction.edit_original_response(embeds=embeds, view=self, attachments=[])
+        else:
+            await interaction.response.edit_message(embeds=embeds, view=self, attachments=[])
 
     @discord.ui.button(
         label="Previous", style=discord.ButtonStyle.secondary, custom_id="cw:page:previous"

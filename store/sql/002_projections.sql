@@ -1,3 +1,4 @@
+-- Superseded by 004_read_models.sql, which replaces every object below; kept as it was applied.
 -- Projections: deal state, links and lab positions as of a valid time, as known at a known time.
 -- Every macro takes (as_of, known_at); NULL means "now" (all that is recorded). Timestamps are
 -- compared as TIMESTAMPTZ; pass TIMESTAMPTZ '2026-01-01 23:59:59+00' to include a whole day.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -13,7 +13,7 @@ import pytest
 from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from bot.feeds import FeedPoller, make_session, normalise_url, schedule_feeds
+from bot.feeds import FeedPoller, FoundCandidate, make_session, normalise_url, schedule_feeds
 from store.clock import ManualClock
 from store.facade import AsyncEventStore
 from store.feeds_state import FeedStateStore
@@ -163,9 +163,13 @@ async def feed_server() -> AsyncIterator[FeedServer]:
 @dataclass
 class Notices:
     texts: list[str] = field(default_factory=list)
+    proposed: list[list[str]] = field(default_factory=list)
 
     async def notify(self, text: str) -> None:
         self.texts.append(text)
+
+    async def propose(self, candidates: Sequence[FoundCandidate]) -> None:
+        self.proposed.append([c.stream_id for c in candidates])
 
 
 @pytest.fixture
@@ -217,6 +221,16 @@ async def test_new_rss_items_become_candidates(
     assert proposed.payload.deal.lab == "openai"  # type: ignore[attr-defined]
     assert proposed.payload.action == "new_deal"  # type: ignore[attr-defined]
     assert proposed.payload.article_url.startswith("https://news.example.com/openai-oracle")  # type: ignore[attr-defined]
+
+
+async def test_new_candidates_are_put_up_for_review_once(
+    feed_server: FeedServer, poller: FeedPoller, store: EventStore, notices: Notices
+) -> None:
+    await poller.poll_feed(feed_server.route("rss-plain"))
+
+    await poller.poll_feed(feed_server.route("rss-plain"))
+
+    assert notices.proposed == [candidate_events(store)]
 
 
 async def test_atom_items_become_candidates(

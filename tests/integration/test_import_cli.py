@@ -118,43 +118,100 @@ def test_importing_the_same_file_twice_adds_nothing(tmp_path: Path) -> None:
     assert "0 new, 15 already present, 0 rejected" in again.stdout
 
 
+def test_an_event_the_log_refuses_imports_nothing_and_names_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "events.jsonl"
+    write_events(path, deals=3, extra_per_deal=2)
+    orphan = json.loads(path.read_text().splitlines()[1])
+    orphan.update(stream_id="deal:never-reported", idempotency_key="orphan")
+    with path.open("a", encoding="utf-8") as fh:
+        fh.write(json.dumps(orphan) + "\n")
+    db = tmp_path / "t.duckdb"
+
+    result = run_cli(db, "import", str(path))
+
+    assert result.returncode == 1
+    assert "line 10: deal never-reported does not exist yet" in result.stderr
+    assert "nothing was imported" in result.stderr
+    with EventStore(db) as store:
+        assert store.count() == 0
+
+
+def test_skip_invalid_imports_around_an_event_the_log_refuses(tmp_path: Path) -> None:
+    path = tmp_path / "events.jsonl"
+    write_events(path, deals=3, extra_per_deal=2)
+    lines = path.read_text().splitlines()
+    orphan = json.loads(lines[1])
+    orphan.update(stream_id="deal:never-reported", idempotency_key="orphan")
+    path.write_text("\n".join([*lines[:4], json.dumps(orphan), *lines[4:]]) + "\n")
+    db = tmp_path / "t.duckdb"
+
+    result = run_cli(db, "import", str(path), "--skip-invalid")
+
+    assert result.returncode == 0, result.stderr
+    assert "9 new, 0 already present, 1 rejected" in result.stdout
+    assert "line 5: deal never-reported does not exist yet" in result.stderr
+
+
+def test_a_file_overlapping_the_log_adds_only_its_new_events(tmp_path: Path) -> None:
+    path = tmp_path / "events.jsonl"
+    write_events(path, deals=4, extra_per_deal=2)
+    first_half = tmp_path / "half.jsonl"
+    first_half.write_text("\n".join(path.read_text().splitlines()[:6]) + "\n")
+    db = tmp_path / "t.duckdb"
+    run_cli(db, "import", str(first_half))
+
+    result = run_cli(db, "import", str(path))
+
+    assert "6 new, 6 already present, 0 rejected" in result.stdout
+    with EventStore(db) as store:
+        assert [e.version for e in store.read_stream("deal:synthetic-3")] == [1, 2, 3]
+
+
+def test_a_line_repeated_in_the_file_is_stored_once(tmp_path: Path) -> None:
+    path = tmp_path / "events.jsonl"
+    write_events(path, deals=2, extra_per_deal=1)
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join([*lines, lines[1]]) + "\n")
+    db = tmp_path / "t.duckdb"
+
+    result = run_cli(db, "import", str(path))
+
+    assert "4 new, 1 already present, 0 rejected" in result.stdout
+
+
 @pytest.mark.timeout(300)
-def test_an_import_killed_midway_leaves_whole_batches_and_completes_on_rerun(
+def test_an_import_killed_at_any_point_writes_all_or_nothing_and_completes_on_rerun(
     tmp_path: Path,
 ) -> None:
     path = tmp_path / "big.jsonl"
-    total = write_events(path, deals=6_000, extra_per_deal=4)  # 30,000 events, 6 batches
-    db = tmp_path / "t.duckdb"
+    total = write_events(path, deals=6_000, extra_per_deal=4)  # 30,000 events, 2 chunks
     env = {**os.environ, "COMPUTEWATCH_SEED": "false"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "bot", "--db", str(db), "import", str(path)],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    wal = db.with_name(db.name + ".wal")
-    deadline = time.monotonic() + 120
-    # Kill once the first batch has reached the disk (the file or its WAL grows).
-    while time.monotonic() < deadline and proc.poll() is None:
-        if (
-            db.exists()
-            and (db.stat().st_size + (wal.stat().st_size if wal.exists() else 0)) > 2_000_000
-        ):
-            break
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    started = time.monotonic()
+    assert run_cli(tmp_path / "whole.duckdb", "import", str(path)).returncode == 0
+    whole = time.monotonic() - started
 
-    with EventStore(db) as store:
-        stored = store.count()
-        versions = [e.version for e in store.read_all() if e.stream_id == "deal:synthetic-0"]
-    rerun = run_cli(db, "import", str(path))
+    for n, share in enumerate((0.5, 0.75, 0.95)):
+        db = tmp_path / f"killed-{n}.duckdb"
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "bot", "--db", str(db), "import", str(path)],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        time.sleep(whole * share)  # in the middle of reading, writing or committing
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
 
-    assert stored % 5_000 == 0 and stored < total  # whole batches only, and it was cut short
-    assert versions in ([], [1, 2, 3, 4, 5])
-    assert rerun.returncode == 0, rerun.stderr
-    assert f"{total - stored} new, {stored} already present" in rerun.stdout
-    with EventStore(db) as store:
-        assert store.count() == total
-        assert store.head == total  # gap-free seq
+        with EventStore(db) as store:
+            stored = store.count()
+        rerun = run_cli(db, "import", str(path))
+        again = run_cli(db, "import", str(path))
+
+        assert stored in (0, total)  # the import is one transaction
+        assert rerun.returncode == 0, rerun.stderr
+        assert f"{total - stored} new, {stored} already present" in rerun.stdout
+        assert f"0 new, {total} already present" in again.stdout
+        with EventStore(db) as store:
+            assert store.count() == total
+            assert store.head == total  # gap-free seq

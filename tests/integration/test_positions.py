@@ -618,3 +618,95 @@ def test_part_chip_count_counts_only_when_the_parent_states_none(store: EventSto
     # the parent gives no chip count, so the part's 40,000 count; its 500 MW are in the 2000
     assert p.chips == [ChipTotal(vendor="nvidia", family="GB200", count=40_000, deals=2)]
     assert p.capacity_mw.contracted == 2_000
+
+
+# -- links across labs: a lab's position reads the other lab's deals its deals are linked to ----
+
+
+def append_cross_lab_part(store: EventStore) -> None:
+    """openai's x-parent (5000 MW signed) and microsoft's x-part of it (1200 MW, 300 MW online),
+    linked from microsoft's side on 2025-03-01."""
+    store.append(
+        [
+            make_deal_reported(
+                "x-parent", lab="openai", capacity_mw=5_000, occurred_at=day(2025, 1, 10)
+            ),
+            make_deal_reported(
+                "x-part",
+                lab="microsoft",
+                status="operational",
+                capacity_mw=1_200,
+                occurred_at=day(2025, 2, 1),
+            ),
+            make_capacity_online("x-part", 300, occurred_at=day(2025, 2, 15)),
+            make_deals_linked("x-part", "x-parent", "part_of", occurred_at=day(2025, 3, 1)),
+        ]
+    )
+
+
+@pytest.mark.parametrize("as_of", [None, FAR_FUTURE], ids=["now", "folded"])
+def test_part_of_another_labs_deal_counts_as_that_deals_online_share(
+    store: EventStore, as_of: datetime | None
+) -> None:
+    append_cross_lab_part(store)
+
+    openai = position(store, "openai", as_of=as_of)
+    microsoft = position(store, "microsoft", as_of=as_of)
+
+    # openai: x-parent's 5000 MW, of which x-part's 300 MW online are the online share:
+    #   operational 300, contracted 5000 - 300 = 4700
+    assert openai.capacity_mw == Capacity(operational=300, contracted=4_700)
+    # microsoft: x-part's MW are inside x-parent (which states MW): none counted, still a deal
+    assert (microsoft.capacity_mw, microsoft.deals) == (Capacity(), 1)
+
+
+def test_part_of_another_labs_deal_counts_on_its_own_before_the_link(store: EventStore) -> None:
+    append_cross_lab_part(store)
+
+    openai = position(store, "openai", as_of=end_of(2025, 2, 28))
+    microsoft = position(store, "microsoft", as_of=end_of(2025, 2, 28))
+
+    # unlinked: openai 5000 contracted; microsoft 300 operational + 1200 - 300 = 900 contracted
+    assert openai.capacity_mw == Capacity(contracted=5_000)
+    assert microsoft.capacity_mw == Capacity(operational=300, contracted=900)
+
+
+@pytest.mark.parametrize("as_of", [None, FAR_FUTURE], ids=["now", "folded"])
+def test_a_deal_superseded_by_another_labs_deal_stops_counting(
+    store: EventStore, as_of: datetime | None
+) -> None:
+    store.append(
+        [
+            make_deal_reported(
+                "y-old", lab="openai", capacity_mw=1_000, occurred_at=day(2025, 1, 10)
+            ),
+            make_deal_reported(
+                "y-new", lab="microsoft", capacity_mw=600, occurred_at=day(2025, 5, 1)
+            ),
+            make_deals_linked("y-new", "y-old", "supersedes", occurred_at=day(2025, 6, 1)),
+        ]
+    )
+
+    before = position(store, "openai", as_of=end_of(2025, 5, 31))
+    after = position(store, "openai", as_of=as_of)
+
+    # y-old counts until microsoft's y-new supersedes it: 1000 MW and 1 deal, then nothing
+    assert (before.capacity_mw.contracted, before.deals) == (1_000, 1)
+    assert (after.capacity_mw.contracted, after.deals) == (0, 0)
+
+
+@pytest.mark.parametrize("as_of", [None, FAR_FUTURE], ids=["now", "folded"])
+def test_retracting_a_part_of_link_makes_the_part_count_on_its_own_again(
+    store: EventStore, clock: ManualClock, as_of: datetime | None
+) -> None:
+    append_parent_and_part(store, parent_mw=5_000, parent_usd=100e9)
+    [link] = [e for e in store.read_stream("deal:p-part") if e.type == "DealsLinked"]
+    clock.advance(timedelta(days=1))
+
+    store.append([make_retraction(link, "the part belongs to another build-out")])
+    p = position(store, "openai", as_of=as_of)
+
+    # as before the link (test_part_counts_on_its_own_before_the_link): parent 5000 contracted;
+    # part 300 operational + 900 contracted; 100B + 40B
+    assert p.capacity_mw == Capacity(operational=300, contracted=5_900)
+    assert p.committed_usd == 140e9

@@ -1,25 +1,34 @@
-"""The maintained deal_current table agrees with a full fold of the log, retractions included."""
+"""The maintained read models (deal_state, deal_link_events) agree with a rebuild from the log and
+with the fold of the log, after histories with back-dated events, retractions and links."""
 
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import duckdb
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import store.log as store_log
 from events.envelope import NewEvent, RecordedEvent
+from store import projections
+from store.clock import ManualClock
 from store.log import EventStore
+from store.migrations import bundled_migrations, migrate
 from store.projections import rebuild_projections
+from store.queries import Position, Queries
 from tests.factories import (
     JAN_01,
     make_capacity_online,
     make_counterparty_joined,
     make_deal_reported,
+    make_deals_linked,
     make_retraction,
     make_source_added,
     make_status_change,
@@ -28,6 +37,7 @@ from tests.factories import (
 )
 
 LABS = ["openai", "anthropic", "xai", "meta"]
+READ_MODELS_MIGRATION = 4  # store/sql/004_read_models.sql
 PROVIDERS = ["google", "amazon", "oracle", "coreweave", "microsoft"]
 ROLES = ["provider", "landlord", "financier", "chip_supplier"]
 STATUSES = ["rumored", "negotiating", "loi", "signed", "operational", "shelved", "cancelled"]
@@ -211,3 +221,202 @@ def test_a_late_recorded_event_with_an_earlier_valid_time_does_not_override_late
 
         status = rows(store, "SELECT status FROM deal_current")
     assert status == [("signed",)]
+
+
+# -- the maintained read models against a rebuild and against the fold, after rich histories ---
+
+FAR_FUTURE = datetime(2100, 1, 1, tzinfo=UTC)
+RELATIONS = ["part_of", "supersedes", "overlaps"]
+# deal_state with its bookkeeping lists as sets (their order depends on how they were built)
+STATE_ROWS = (
+    "SELECT * EXCLUDE (seqs, source_hashes), list_sort(seqs), list_sort(source_hashes) "
+    "FROM deal_state ORDER BY deal_id"
+)
+LINK_ROWS = "SELECT * FROM deal_link_events ORDER BY event_id"
+NEW_ROWS = "SELECT * FROM events WHERE seq > $after ORDER BY seq"
+
+
+def draw_rich_event(
+    data: st.DataObject, deals: dict[str, str], stored: list[RecordedEvent], retracted: set[str]
+) -> NewEvent:
+    """Any deal event, dated anywhere in 40 days (so often before the deal's latest event)."""
+    when = JAN_01 + timedelta(days=data.draw(st.integers(0, 40), label="day"))
+    choices = ["report"]
+    if deals:
+        choices += ["terms", "status", "status", "online", "joined", "source"]
+    if len(deals) >= 2:
+        choices += ["link", "link"]
+    retractable = [
+        e for e in stored if e.type != "EventRetracted" and str(e.event_id) not in retracted
+    ]
+    if retractable:
+        choices += ["retract"]
+    choice = data.draw(st.sampled_from(choices), label="event")
+    if choice == "report":
+        deal, lab = f"acme-deal-{len(deals)}", data.draw(st.sampled_from(LABS), label="lab")
+        deals[deal] = lab
+        return make_deal_reported(
+            deal,
+            lab=lab,
+            occurred_at=when,
+            kind=data.draw(st.sampled_from(["cloud_contract", "investment_for_compute"])),
+            status=data.draw(st.sampled_from(STATUSES)),
+            capacity_mw=data.draw(st.sampled_from([None, 100, 1_000, 2_500])),
+            value_usd=data.draw(st.sampled_from([None, 2e9])),
+            chips=data.draw(st.sampled_from([None, ("nvidia", "GB200", 10_000)])),
+            counterparties=data.draw(
+                st.sampled_from(
+                    [
+                        (),
+                        (("google", "provider"),),
+                        (("oracle", "landlord"), ("amazon", "provider")),
+                    ]
+                )
+            ),
+        )
+    if choice == "retract":
+        target = data.draw(st.sampled_from(retractable), label="target")
+        retracted.add(str(target.event_id))
+        return make_retraction(target, occurred_at=when)
+    deal = data.draw(st.sampled_from(sorted(deals)), label="deal")
+    if choice == "link":
+        other = data.draw(st.sampled_from(sorted(set(deals) - {deal})), label="other")
+        relation = data.draw(st.sampled_from(RELATIONS), label="relation")
+        return make_deals_linked(deal, other, relation, occurred_at=when)
+    if choice == "terms":
+        return make_terms_revision(
+            deal,
+            occurred_at=when,
+            capacity_mw=data.draw(st.sampled_from([500, 3_000])),
+            counterparties=data.draw(st.sampled_from([None, (("coreweave", "landlord"),)])),
+            value_usd=data.draw(st.sampled_from([None, 1e9])),
+        )
+    if choice == "status":
+        return make_status_change(deal, data.draw(st.sampled_from(STATUSES)), occurred_at=when)
+    if choice == "online":
+        return make_capacity_online(
+            deal, data.draw(st.sampled_from([None, 50, 400])), occurred_at=when
+        )
+    if choice == "joined":
+        return make_counterparty_joined(
+            deal,
+            data.draw(st.sampled_from(PROVIDERS)),
+            data.draw(st.sampled_from(ROLES)),
+            occurred_at=when,
+        )
+    return make_source_added(
+        deal, source_url=data.draw(st.sampled_from(["seed:a.txt", "seed:b.txt"])), occurred_at=when
+    )
+
+
+def append_rich_history(data: st.DataObject, store: EventStore, clock: ManualClock) -> None:
+    """Batches of 1-20 events (one event or many: both ways of refreshing), a day apart."""
+    deals: dict[str, str] = {}
+    stored: list[RecordedEvent] = []
+    retracted: set[str] = set()
+    for _ in range(data.draw(st.integers(1, 8), label="batches")):
+        size = data.draw(st.sampled_from([1, 1, 2, 20]), label="batch size")
+        batch: list[NewEvent] = []
+        for _ in range(size):
+            event = draw_rich_event(data, deals, stored, retracted)
+            if event.type == "EventRetracted" and any(
+                e.event_id == event.payload.event_id
+                for e in batch  # type: ignore[union-attr]
+            ):
+                continue  # an event cannot be retracted in the batch that adds it
+            batch.append(event)
+        clock.advance(timedelta(days=1))
+        stored.extend(store.append(batch).recorded)
+
+
+def refresh_given_rows(
+    cur: duckdb.DuckDBPyConnection, deal_ids: Sequence[str], *, after_seq: int
+) -> None:
+    """The refresh as an append that hands over the rows it inserted (refresh's `rows`)."""
+    result = cur.execute(NEW_ROWS, {"after": after_seq})
+    names = [d[0] for d in result.description]  # type: ignore[union-attr]
+    rows = [dict(zip(names, r, strict=True)) for r in result.fetchall()]
+    projections.refresh_projections(cur, deal_ids, after_seq=after_seq, rows=rows)
+
+
+@contextmanager
+def refreshing(given_rows: bool) -> Iterator[None]:
+    """The store's appends refresh with the rows given, or reading them back from the log."""
+    original = store_log.refresh_projections
+    store_log.refresh_projections = refresh_given_rows if given_rows else original  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        store_log.refresh_projections = original  # type: ignore[assignment]
+
+
+@pytest.mark.parametrize("given_rows", [False, True], ids=["rows read back", "rows given"])
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_the_maintained_read_models_equal_a_rebuild_after_any_history(
+    given_rows: bool, data: st.DataObject
+) -> None:
+    with tempfile.TemporaryDirectory() as directory, refreshing(given_rows):
+        clock = manual_clock()
+        with EventStore(Path(directory) / "log.duckdb", clock=clock) as store:
+            append_rich_history(data, store, clock)
+            maintained = rows(store, STATE_ROWS), rows(store, LINK_ROWS)
+            folded_states = rows(store, FOLDED)
+
+            cur = store.cursor()
+            cur.execute("BEGIN TRANSACTION")
+            rebuild_projections(cur)
+            cur.execute("COMMIT")
+            rebuilt = rows(store, STATE_ROWS), rows(store, LINK_ROWS)
+            current = rows(store, CURRENT)
+
+    assert maintained == rebuilt
+    assert current == folded_states
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_positions_now_equal_positions_folded_from_the_log(data: st.DataObject) -> None:
+    with tempfile.TemporaryDirectory() as directory:
+        clock = manual_clock()
+        with EventStore(Path(directory) / "log.duckdb", clock=clock) as store:
+            append_rich_history(data, store, clock)
+            queries = Queries(store)
+
+            now = queries.positions(LABS)
+            folded = queries.positions(LABS, as_of=FAR_FUTURE)
+            one_by_one = [queries.position(lab, as_of=FAR_FUTURE) for lab in LABS]
+            deals_now = queries.counting(LABS)
+            deals_folded = queries.counting(LABS, as_of=FAR_FUTURE)
+
+    def same(p: list[Position]) -> list[dict[str, Any]]:
+        return [x.model_dump(exclude={"as_of", "provider_hhi"}) for x in p]
+
+    assert same(now) == same(folded) == same(one_by_one)
+    assert [p.provider_hhi for p in now] == pytest.approx([p.provider_hhi for p in folded])
+    assert deals_now == deals_folded
+
+
+def test_a_database_made_before_the_maintained_tables_gets_them_from_its_log(
+    tmp_path: Path,
+) -> None:
+    clock = manual_clock()
+    with EventStore(tmp_path / "new.duckdb", clock=clock) as store:
+        parent = make_deal_reported("acme-deal-1", lab="openai", capacity_mw=5_000)
+        part = make_deal_reported("acme-deal-2", lab="meta", capacity_mw=800, status="loi")
+        store.append([parent, part, make_deals_linked("acme-deal-2", "acme-deal-1", "part_of")])
+        clock.advance(timedelta(days=1))
+        store.append([make_retraction(part), make_capacity_online("acme-deal-1", 400)])
+        expected = Queries(store).positions(LABS)
+    # the same log in a database whose schema stops before the read models (migration 4)
+    old = duckdb.connect(str(tmp_path / "old.duckdb"))
+    migrate(old, [m for m in bundled_migrations() if m.version < READ_MODELS_MIGRATION])
+    old.execute(f"ATTACH '{tmp_path / 'new.duckdb'}' AS new (READ_ONLY)")
+    old.execute("INSERT INTO events SELECT * FROM new.events")
+    old.close()
+
+    with EventStore(tmp_path / "old.duckdb", clock=clock) as store:
+        upgraded = Queries(store).positions(LABS)
+
+    assert upgraded == expected
+    assert upgraded[0].capacity_mw.operational == 400  # openai: acme-deal-1's 400 MW online

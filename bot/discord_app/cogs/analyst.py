@@ -25,7 +25,7 @@ from bot.discord_app.drafts import (
     preview,
 )
 from bot.discord_app.embeds import render_answer
-from bot.discord_app.views import ConfirmView
+from bot.discord_app.views import CONFIRM_TIMEOUT_S, ConfirmView
 from bot.errors import UserInputError
 from events.envelope import NewEvent
 from events.payloads import (
@@ -74,7 +74,7 @@ async def confirm_and_write(
         log.info("%s appended %d events", actor, len(result.recorded))
         return "Written as " + actor + ":\n" + "\n".join(lines)
 
-    view = ConfirmView(interaction.user.id, write)
+    view = ConfirmView(interaction.user.id, write, timeout=bot.view_timeout_s or CONFIRM_TIMEOUT_S)
     embeds = render_answer(preview(title, events, actor)).embeds
     response = await interaction.response.send_message(embeds=embeds, view=view, ephemeral=True)
     if isinstance(response.resource, discord.InteractionMessage):
@@ -339,6 +339,9 @@ class UpdateCog(
         date: str | None = None,
     ) -> None:
         """Revise a deal's size or value (analysts)"""
+        self.bot.require_analyst(interaction)
+        if not (capacity or "").strip() and not (value or "").strip():
+            raise UserInputError("Give a new capacity, a new value or both; nothing was written.")
         await self._draft(
             interaction,
             deal,
@@ -393,7 +396,14 @@ class UpdateCog(
         date: str | None = None,
     ) -> None:
         """Link two deals so that shared capacity counts once (analysts)"""
-        other = await self.bot.read(resolve_deal_id, self.bot.services.context, other_deal)
+        self.bot.require_analyst(interaction)  # before any lookup: others learn nothing
+        ctx = self.bot.services.context
+        other = await self.bot.read(resolve_deal_id, ctx, other_deal)
+        if other == await self.bot.read(resolve_deal_id, ctx, deal):
+            raise UserInputError(
+                f"deal:{other} cannot be linked to itself; name the other deal in other_deal. "
+                "Nothing was written."
+            )
         await self._draft(
             interaction,
             deal,

@@ -15,6 +15,7 @@ from bot.answers import Answer
 from bot.commands.options import parse_day
 from bot.commands.registry import Command, Option, parse_arguments
 from bot.discord_app.embeds import render_answer
+from bot.discord_app.timing import DEFERRED_PUBLICLY
 
 if TYPE_CHECKING:
     from bot.discord_app.client import ComputewatchBot
@@ -31,8 +32,9 @@ class DateTransformer(app_commands.Transformer):
 
     async def transform(self, interaction: discord.Interaction, value: str) -> str:
         text = str(value).strip()
-        if text.lower() in ("", "now"):
-            return "now"
+        if text.lower() in ("", "now", "today"):
+            # "today" is read later by the command, on the bot's clock.
+            return text.lower() or "now"
         return parse_day(text, option=self.option).isoformat()
 
 
@@ -61,6 +63,10 @@ async def send_answer(
     if view is not None:
         kwargs["view"] = view
     if interaction.response.is_done():
+        if answer.ephemeral and interaction.extras.get(DEFERRED_PUBLICLY):
+            # A slow read was deferred before the answer was known to be private: the public
+            # "thinking..." placeholder goes, so that the private answer is not shown in it.
+            await interaction.delete_original_response()
         message = await interaction.followup.send(wait=True, **kwargs)
         if view is not None:
             view.message = message
@@ -76,7 +82,7 @@ class QueriesCog(commands.Cog, name="Queries"):
     def __init__(self, bot: ComputewatchBot) -> None:
         self.bot = bot
         self.app_commands_built: list[app_commands.Command[Any, ..., Any]] = [
-            self.build(command) for command in bot.services.commands
+            self.build(command) for command in bot.services.commands if command.slash
         ]
 
     async def cog_load(self) -> None:
@@ -144,7 +150,7 @@ class QueriesCog(commands.Cog, name="Queries"):
             parsed = parse_arguments(ctx, command, raw)
             if command.slow:
                 await interaction.response.defer(thinking=True)
-            answer = await bot.read(command.handler, ctx, **parsed)
+            answer = await bot.read_in_time(interaction, command.handler, ctx, **parsed)
             rerun = None
             if any(o.name == "page" for o in command.options):
 

@@ -16,7 +16,7 @@ from bot.commands.options import (
     parse_moment,
     parse_party,
 )
-from bot.commands.registry import Command, bind_arguments, split_command_line
+from bot.commands.registry import Command, Option, bind_arguments, split_command_line
 from bot.errors import UserInputError
 from events.parties import default_registry
 
@@ -138,20 +138,66 @@ def test_bind_says_a_command_without_options_has_none() -> None:
         bind_arguments(command("labs"), [], {"lab": "anthropic"})
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "bug: 'deal:<id>' (the stream id /deal prints) is split as an option named 'deal' and "
-        "rejected, although resolve_deal_id strips the 'deal:' prefix (bot/commands/registry.py, "
-        "split_command_line/bind_arguments)"
-    ),
-)
 def test_a_deal_stream_id_can_be_given_to_the_deal_command() -> None:
     _, positional, named = split_command_line("/deal deal:xai-colossus-1-memphis")
 
     raw = bind_arguments(command("deal"), positional, named)
 
     assert raw == {"id": "deal:xai-colossus-1-memphis"}
+
+
+def test_a_deal_stream_id_can_be_the_value_of_a_named_option() -> None:
+    _, positional, named = split_command_line("/deal id:deal:xai-colossus-1-memphis")
+
+    raw = bind_arguments(command("deal"), positional, named)
+
+    assert raw == {"id": "deal:xai-colossus-1-memphis"}
+
+
+def test_a_deal_stream_id_in_any_case_is_a_value() -> None:
+    _, positional, named = split_command_line("/deal DEAL:xai-colossus-1-memphis")
+
+    assert (positional, named) == (["DEAL:xai-colossus-1-memphis"], {})
+
+
+@pytest.mark.parametrize(
+    "url", ["https://example.com/a?b=c:d", "http://example.com", "s3://bucket/key", "ftp://x/y"]
+)
+def test_a_url_of_any_scheme_is_a_value_not_an_option(url: str) -> None:
+    _, positional, named = split_command_line(f"/x {url}")
+
+    assert (positional, named) == ([url], {})
+
+
+def test_a_named_option_keeps_the_colons_of_its_value() -> None:
+    _, _, named = split_command_line(
+        "/x source:https://example.com/a:b as_of:2025-12-31T10:30:00 at:10:30"
+    )
+
+    assert named == {
+        "source": "https://example.com/a:b",
+        "as_of": "2025-12-31T10:30:00",
+        "at": "10:30",
+    }
+
+
+def test_an_iso_time_given_positionally_is_a_value() -> None:
+    _, positional, named = split_command_line("/position anthropic 2025-12-31T10:30:00")
+
+    assert (positional, named) == (["anthropic", "2025-12-31T10:30:00"], {})
+
+
+def test_a_time_in_a_date_option_is_refused_with_the_expected_format() -> None:
+    _, positional, named = split_command_line("/position anthropic as_of:2025-12-31T10:30")
+    raw = bind_arguments(command("position"), positional, named)
+
+    with pytest.raises(UserInputError, match="as_of: '2025-12-31T10:30' is not a date"):
+        parse_moment(raw["as_of"], option="as_of")  # type: ignore[arg-type]
+
+
+def test_an_option_cannot_be_named_like_a_value_prefix() -> None:
+    with pytest.raises(ValueError, match="would be read as a value like deal:<id>"):
+        Command("x", "x", (Option("deal", "the deal", "deal"),), handler=lambda ctx: None)  # type: ignore[arg-type,return-value]
 
 
 # -- the command registry ------------------------------------------------------------------------

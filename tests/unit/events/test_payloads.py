@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from events.errors import UnknownPartyError
 from events.payloads import (
     DEAL_FACT_TYPES,
     MAX_DEAL_MW,
@@ -106,23 +105,42 @@ def test_a_negative_chip_count_is_refused() -> None:
 
 
 def test_an_unknown_lab_is_refused_with_a_did_you_mean_suggestion() -> None:
-    with pytest.raises(
-        UnknownPartyError, match=r"Unknown party 'antropic'.*Did you mean: anthropic"
-    ):
+    with pytest.raises(ValidationError) as raised:
         deal(lab="antropic")
+
+    [error] = raised.value.errors()
+    assert error["loc"] == ("lab",)
+    assert error["msg"] == "Unknown party 'antropic'. Did you mean: anthropic?"
 
 
 def test_an_unknown_counterparty_is_refused_with_a_did_you_mean_suggestion() -> None:
-    with pytest.raises(UnknownPartyError) as raised:
+    with pytest.raises(ValidationError) as raised:
         deal(counterparties=[{"party": "oracel", "role": "provider"}])
 
-    assert raised.value.name == "oracel"
-    assert raised.value.suggestions[0] == "oracle"
+    [error] = raised.value.errors()
+    assert error["loc"] == ("counterparties", 0, "party")
+    assert error["ctx"]["name"] == "oracel"
+    assert error["ctx"]["suggestions"][0] == "oracle"
 
 
 def test_an_unknown_chip_vendor_is_refused() -> None:
-    with pytest.raises(UnknownPartyError, match="nvidai"):
+    with pytest.raises(ValidationError, match="vendor\n  Unknown party 'nvidai'"):
         Chips(vendor="nvidai")
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [{"capacity_mw": True}, {"value_usd": False}, {"term_years": True}],
+    ids=["capacity", "value", "term"],
+)
+def test_true_or_false_is_not_a_number(fields: dict[str, Any]) -> None:
+    with pytest.raises(ValidationError, match="not true or false"):
+        deal(**fields)
+
+
+def test_true_is_not_a_chip_count() -> None:
+    with pytest.raises(ValidationError, match="not true or false"):
+        Chips(vendor="nvidia", count=True)
 
 
 def test_a_party_given_by_display_name_instead_of_slug_is_refused() -> None:
@@ -229,7 +247,7 @@ def test_a_retraction_needs_an_event_id_and_a_reason() -> None:
 
 
 def test_a_candidate_carries_a_valid_deal() -> None:
-    with pytest.raises(UnknownPartyError):
+    with pytest.raises(ValidationError, match="Unknown party 'acme-ai'"):
         CandidateProposed(
             article_url="https://news.example.com/a",
             deal=CandidateDeal(lab="acme-ai", kind="cloud_contract", status="rumored"),

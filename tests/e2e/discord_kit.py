@@ -1,0 +1,122 @@
+"""Shared pieces of the Discord end-to-end tests that drive the bot through the fake Discord:
+a seeded database per test, the fake server with an analyst role, and the bot built by create_bot.
+
+Import the fixtures into a test module (`from tests.e2e.discord_kit import bot, server, ...`).
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from bot import Settings, create_bot
+from bot.discord_app.client import ComputewatchBot
+from bot.services import Services, open_services
+from tests.fakediscord import (
+    DEFAULT_GUILD_ID,
+    MANAGE_GUILD,
+    FakeChannel,
+    FakeDiscord,
+    FakeRole,
+    SentMessage,
+    running,
+)
+
+CHANNEL_ID = 1_100_000_000_000_000_010
+ANALYST_ROLE_ID = 1_100_000_000_000_000_030
+MANAGER_ROLE_ID = 1_100_000_000_000_000_020
+OTHER_USER_ID = 1_100_000_000_000_000_099
+SOURCE = "https://example.com/acme-news"
+
+
+@pytest.fixture(scope="session")
+def seeded_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One database seeded with the bundled ledger per session; each test gets a copy."""
+    path = tmp_path_factory.mktemp("seed") / "ledger.duckdb"
+    open_services(path).close()
+    return path
+
+
+@pytest.fixture
+def services(seeded_db: Path, tmp_path: Path) -> Iterator[Services]:
+    db = tmp_path / "computewatch.duckdb"
+    shutil.copy(seeded_db, db)
+    opened = open_services(db, seed=False)
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[FakeDiscord]:
+    """The fake Discord with an analyst role and a manager (Manage Server) role."""
+    fake = FakeDiscord(
+        guild_id=DEFAULT_GUILD_ID,
+        channels=[FakeChannel(CHANNEL_ID, "general")],
+        roles=[
+            FakeRole(ANALYST_ROLE_ID, "analyst"),
+            FakeRole(MANAGER_ROLE_ID, "manager", permissions=MANAGE_GUILD),
+        ],
+    )
+    await fake.start()
+    fake.patch_discord()
+    try:
+        yield fake
+    finally:
+        await fake.stop()
+
+
+def settings_for(server: FakeDiscord, services: Services, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "discord_token": "fake-bot-token",
+        "discord_guild_id": server.guild_id,
+        "analyst_role_id": ANALYST_ROLE_ID,
+        "computewatch_db": services.store.path,
+        "discord_charts": False,
+    }
+    return Settings(_env_file=None, **(values | overrides))  # type: ignore[arg-type]
+
+
+def make_bot(
+    server: FakeDiscord,
+    services: Services,
+    *,
+    settings: dict[str, object] | None = None,
+    **kw: object,
+) -> ComputewatchBot:
+    # A small guild_ready_timeout: on_ready otherwise waits 2 s after the last GUILD_CREATE.
+    return create_bot(
+        settings_for(server, services, **(settings or {})),
+        services=services,
+        guild_ready_timeout=0.01,
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+@pytest.fixture
+async def bot(server: FakeDiscord, services: Services) -> AsyncIterator[ComputewatchBot]:
+    async with running(make_bot(server, services)) as client:
+        yield client
+
+
+def custom_id(message: SentMessage, prefix: str) -> str:
+    """The full custom id of the button whose id starts with prefix (ids carry a suffix)."""
+    return next(c for c in message.custom_ids() if c.startswith(prefix))
+
+
+def buttons(message: SentMessage) -> list[dict]:
+    """Every button of the message, as Discord stores it."""
+    found: list[dict] = []
+
+    def walk(components: list[dict]) -> None:
+        for component in components:
+            if component.get("type") == 2:
+                found.append(component)
+            walk(component.get("components", []))
+
+    walk(message.components)
+    return found
