@@ -256,8 +256,8 @@ class Queries:
             else:
                 chips.setdefault(lab, []).append(ChipTotal(vendor=a, family=b, count=x, deals=n))
         found = {}
-        for lab, rows in itertools.groupby(kinds, key=lambda r: r[0]):
-            rows = list(rows)
+        for lab, group in itertools.groupby(kinds, key=lambda r: r[0]):
+            rows = list(group)
             sums = [sum(r[i] for r in rows) for i in range(3, 11)]
             _, operational, contracted, pipeline, rumored, committed, pipe_usd, backing = sums
             by_kind = {
@@ -321,7 +321,7 @@ class Queries:
         rows = cur.execute(
             SELECT_COUNTING + " ORDER BY first_reported_at, deal_id", params
         ).fetchall()
-        names = [d[0] for d in cur.description]  # type: ignore[union-attr]
+        names = [d[0] for d in cur.description]
         return [DealCounting.model_validate(dict(zip(names, r, strict=True))) for r in rows]
 
     def overlaps(
@@ -373,7 +373,9 @@ class Queries:
         return [CoverageRow.model_validate(dict(zip(keys, r, strict=True))) for r in rows]
 
     def first_event_at(self) -> datetime | None:
-        return self.store.cursor().execute(SELECT_FIRST_EVENT).fetchone()[0]  # type: ignore[index]
+        row = self.store.cursor().execute(SELECT_FIRST_EVENT).fetchone()
+        first: datetime | None = row[0] if row else None
+        return first
 
 
 def provider_hhi(providers: dict[str, ProviderTotal]) -> float | None:

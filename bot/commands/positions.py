@@ -163,7 +163,7 @@ def compare(
         )
     overlaps = [
         o
-        for o in ctx.queries.overlaps(as_of, known_at)
+        for o in ctx.queries.overlaps(as_of, known_at, labs)
         if o.lab_a in labs and o.lab_b in labs and o.lab_a != o.lab_b and o.overlap_mw > 0
     ]
     notes = [

@@ -300,16 +300,16 @@ CREATE OR REPLACE MACRO lab_scope(labs) AS (
     SELECT CASE WHEN labs IS NOT NULL THEN coalesce(list(lab ORDER BY lab), []) END FROM h2
 );
 
--- How each deal of the relation named `states` (deal_states columns: the maintained deal_current,
--- or a fold) counts at (as_of, known_at), with the links that stand then (see the README, "How
+-- How each deal of the relation named `states` (deal_states columns: a fold, or the states of
+-- deal_state) counts at (as_of, known_at), with the links that stand then (see the README, "How
 -- positions are counted"): shelved, cancelled and superseded deals count nowhere; a part of an
 -- active parent does not count the measures its parent states (capacity, value, chip count),
 -- measure by measure, and its online MW count as the parent's online share; owned capacity with
 -- no supplier is "self". A deal's row is right when the deals within two part_of / supersedes
 -- links of it are among the states (lab_scope); the rows of the others may not be.
--- No CTE here is materialized: `states` is a table (read twice by its key) or a CTE that the
--- caller materializes. (DuckDB 2.0 fails with an internal error when a materialized CTE reads,
--- by index, a table that the same transaction has changed: a refresh does just that.)
+-- No CTE here is materialized: `states` is a table (a small temporary one for a refresh) or a
+-- CTE that the caller materializes. (DuckDB 2.0 fails with an internal error when a
+-- materialized CTE reads, by index, a table that the same transaction has changed.)
 CREATE OR REPLACE MACRO deal_counting_of(
     states, as_of := NULL, known_at := NULL, scope := NULL, deals := NULL
 ) AS TABLE
@@ -413,8 +413,8 @@ WITH folded_states AS MATERIALIZED (
 SELECT * FROM deal_counting_of('folded_states', as_of, known_at, scope);
 
 -- The counting columns of deal_state for `deals` (all when NULL) of the relation named `states`
--- (rebuilt_deal_states, or deal_current), counted from the states of `around` (all when NULL;
--- for a refresh, the deals within two links of `deals`). They are NULL for a deal whose every
+-- (rebuilt_deal_states, or for a refresh the states of the deals within two links of `deals`),
+-- counted from the states of `around` (all when NULL). They are NULL for a deal whose every
 -- event is retracted.
 CREATE OR REPLACE MACRO deal_counts_of(states, deals := NULL, around := NULL) AS TABLE
 SELECT d.deal_id, c.superseded_by, c.parent_deal, c.capacity_in_parent, c.value_in_parent,
@@ -565,6 +565,7 @@ CREATE OR REPLACE TEMP TABLE rebuilt_states AS SELECT * FROM rebuilt_deal_states
 CREATE OR REPLACE TABLE deal_link_events AS
 SELECT * FROM rebuilt_deal_link_events('rebuilt_states');
 ALTER TABLE deal_link_events ADD PRIMARY KEY (event_id);
+CREATE INDEX deal_link_events_deal ON deal_link_events (deal_id);
 CREATE OR REPLACE TABLE deal_state AS SELECT * FROM deal_state_rows('rebuilt_states');
 DROP TABLE temp.rebuilt_states;
 ALTER TABLE deal_state ADD PRIMARY KEY (deal_id);

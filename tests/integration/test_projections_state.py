@@ -374,7 +374,7 @@ def test_the_maintained_read_models_equal_a_rebuild_after_any_history(
     assert current == folded_states
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_positions_now_equal_positions_folded_from_the_log(data: st.DataObject) -> None:
     with tempfile.TemporaryDirectory() as directory:
