@@ -36,9 +36,12 @@ FORMAT = "computewatch-backup"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 # Read models that restore rebuilds from the log (store.projections.rebuild_projections)
-# instead of copying: deal_current up to schema 3, the tables behind it from schema 4. A table
-# that is missing here is copied and then rebuilt: larger backups, same result.
-DERIVED_TABLES = frozenset({"deal_current", "deal_state", "deal_link_events", "deal_count"})
+# instead of copying: deal_current up to schema 3, the tables behind it from schema 4, and
+# from schema 6 the checkpoint that says how far they have folded the log (the rebuild sets it).
+# A table that is missing here is copied and then rebuilt: larger backups, same result.
+DERIVED_TABLES = frozenset(
+    {"deal_current", "deal_state", "deal_link_events", "deal_count", "projection_checkpoint"}
+)
 # Recorded in the manifest as schema_version; restore recreates it by migrating.
 SCHEMA_TABLE = "schema_migrations"
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")

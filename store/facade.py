@@ -6,6 +6,7 @@ import asyncio
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from typing import TypeVar
@@ -20,6 +21,14 @@ T = TypeVar("T")
 # How many events one commit may carry: large enough that 50 concurrent single appends share a
 # commit (one DuckDB commit costs 2-3 ms), small enough that a huge batch does not starve others.
 MAX_EVENTS_PER_COMMIT = 5_000
+# The writer catches the read models up once no append has come for this long: under a stream
+# of appends they are folded in large batches (or by the first read), not after every commit.
+IDLE_CATCH_UP_S = 0.02
+# When the last commit carried several callers' appends, the writer waits this long at most for
+# as many to gather again: their callers are busy making their next events, and a commit
+# shared by more of them costs about the same as one shared by fewer. A lone appender (the last
+# commit had one caller) never waits.
+LINGER_S = 0.002
 _STOP = object()
 
 
@@ -32,9 +41,14 @@ class AsyncEventStore:
         self._queue: queue.Queue[object] = queue.Queue()
         self._thread: threading.Thread | None = None
         self.commits = 0  # for benchmarks and tests: how many group commits were made
+        self._last_group = 1  # how many callers the last commit served
+        # Guards the queue's end: no append is queued behind the stop (it would wait forever).
+        self._stop_lock = threading.Lock()
+        self._stopping = False
 
     def start(self) -> None:
         if self._thread is None:
+            self._stopping = False
             self._thread = threading.Thread(
                 target=self._run, name="computewatch-writer", daemon=True
             )
@@ -50,7 +64,10 @@ class AsyncEventStore:
     async def aclose(self) -> None:
         """Finish the pending appends, then stop the writer (the store stays open)."""
         if self._thread is not None:
-            self._queue.put(_STOP)
+            with self._stop_lock:
+                if not self._stopping:
+                    self._stopping = True
+                    self._queue.put(_STOP)
             await asyncio.to_thread(self._thread.join)
             self._thread = None
 
@@ -59,7 +76,10 @@ class AsyncEventStore:
         if self._thread is None:
             raise StoreError("the writer is not running")
         future: Future[AppendResult] = Future()
-        self._queue.put((list(events), future))
+        with self._stop_lock:
+            if self._stopping:
+                raise StoreError("the writer is stopping; nothing was written")
+            self._queue.put((list(events), future))
         return await asyncio.wrap_future(future)
 
     async def read(self, fn: Callable[..., T], *args: object, **kwargs: object) -> T:
@@ -69,15 +89,25 @@ class AsyncEventStore:
     def _run(self) -> None:
         stopping = False
         while not stopping:
-            item = self._queue.get()
+            try:
+                item = self._queue.get(timeout=IDLE_CATCH_UP_S)
+            except queue.Empty:
+                self._catch_up()
+                item = self._queue.get()
             if item is _STOP:
                 break
             waiting = [item]
             size = len(item[0])  # type: ignore[index]
-            # Take whatever else is already waiting: that is the group commit.
+            # Take whatever else is waiting (or, under load, comes within LINGER_S): that is the
+            # group commit.
+            deadline = time.monotonic() + LINGER_S
             while size < MAX_EVENTS_PER_COMMIT:
+                left = deadline - time.monotonic()
                 try:
-                    nxt = self._queue.get_nowait()
+                    if len(waiting) < self._last_group and left > 0:
+                        nxt = self._queue.get(timeout=left)
+                    else:
+                        nxt = self._queue.get_nowait()
                 except queue.Empty:
                     break
                 if nxt is _STOP:
@@ -85,7 +115,14 @@ class AsyncEventStore:
                     break
                 waiting.append(nxt)
                 size += len(nxt[0])  # type: ignore[index]
+            self._last_group = len(waiting)
             self._commit(waiting)  # type: ignore[arg-type]
+
+    def _catch_up(self) -> None:
+        try:
+            self.store.catch_up()
+        except Exception:  # noqa: BLE001 - the next read tries again and reports it
+            log.exception("the read models did not catch up")
 
     def _commit(self, waiting: list[tuple[list[NewEvent], Future[AppendResult]]]) -> None:
         try:

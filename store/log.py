@@ -36,7 +36,15 @@ from store.errors import (
     UnknownStreamError,
 )
 from store.migrations import migrate
-from store.projections import rebuild_projections, refresh_projections
+from store.projections import (
+    deals_after,
+    projected_seq,
+    rebuild_projections,
+    rebuild_threshold,
+    refresh_projections,
+    set_checkpoint,
+    set_checkpoint_to_head,
+)
 from store.rows import (
     COLUMNS,
     ENVELOPE_SELECT,
@@ -193,12 +201,10 @@ SELECT seq, code, stream_id, detail, version FROM (
 ORDER BY seq, code
 LIMIT 1
 """
-# The deals an import touched (no more than one over the limit below: then it rebuilds).
+# The deals an import touched (up to a limit: past it, the import rebuilds the read models).
 BULK_DEALS = """
 SELECT DISTINCT deal_id FROM events WHERE seq > $head AND deal_id IS NOT NULL LIMIT $limit
 """
-# Above this many touched deals a bulk import refolds every deal instead of the touched ones.
-BULK_REBUILD_DEALS = 2_000
 # DuckDB's row group: the import inserts this many rows at a time (see _row_groups).
 ROW_GROUP_ROWS = 122_880
 # Rows per chunk when import_staged is handed one large table.
@@ -207,6 +213,9 @@ IMPORT_CHUNK_ROWS = ROW_GROUP_ROWS
 # An event may be dated a little ahead of the store's clock (a date typed in a timezone ahead of
 # UTC), but not further: the log holds what happened, not what is planned.
 FUTURE_TOLERANCE = timedelta(days=1)
+# The read models may lag the log by this many events at most: an append that leaves them
+# further behind catches them up itself (a crash then costs at most this much refolding).
+CATCH_UP_AFTER_EVENTS = 20_000
 READ_PAGE = 10_000
 RECORDED_FIELDS = (
     "seq",
@@ -301,12 +310,18 @@ class EventStore:
         if self.path.parent and not self.path.parent.exists():
             self.path.parent.mkdir(parents=True, exist_ok=True)
         self._con = connect(self.path)
-        self._write_lock = threading.Lock()
+        # Re-entrant: a reader holding it (a snapshot, a backup) catches the read models up.
+        self._write_lock = threading.RLock()
         self._retracting_in_group: set[UUID] = set()
         self._closed = False
         migrate(self._con)
         self._ensure_indexes(self._con.cursor())
         self._load_caches()
+        # The read models fold the log up to here; after a crash they may lag the log.
+        self._projected: int = projected_seq(self._con.cursor())
+        self._pending_deals: set[str] | None = None  # None: unknown, asked of the log
+        self.catch_up()
+        self._pending_deals = set()  # caught up: from now on the appends say which
 
     # -- lifecycle ---------------------------------------------------------------------------
     def _load_caches(self) -> None:
@@ -320,6 +335,10 @@ class EventStore:
     def close(self) -> None:
         with self._write_lock:
             if not self._closed:
+                try:  # whoever opens the file next finds the read models current
+                    self._catch_up_locked()
+                except StoreError:
+                    log.exception("the read models did not catch up before closing")
                 self._closed = True
                 self._con.close()
 
@@ -330,10 +349,66 @@ class EventStore:
         self.close()
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
-        """A cursor of the store's connection for one thread's reads (store-internal modules)."""
+        """A cursor of the store's connection for one thread's reads (store-internal modules).
+
+        The read models are caught up with the log first, so a read sees every event appended
+        before it asked (read your writes)."""
+        self.catch_up()
+        return self._log_cursor()
+
+    def _log_cursor(self) -> duckdb.DuckDBPyConnection:
+        """A cursor for reads of the events table alone (no read model: no catch-up)."""
         if self._closed:
             raise StoreError("the event store is closed")
         return self._con.cursor()
+
+    @property
+    def projected(self) -> int:
+        """The seq up to which the read models have folded the log."""
+        return self._projected
+
+    def catch_up(self) -> None:
+        """Fold the events appended since the checkpoint into the read models, in one
+        transaction of their own (a no-op when they are current)."""
+        if self._projected >= self._head:  # read without the lock: ints are swapped whole
+            return
+        with self._write_lock:
+            if self._closed:
+                raise StoreError("the event store is closed")
+            self._catch_up_locked()
+
+    def _catch_up_locked(self) -> None:
+        head, after = self._head, self._projected
+        if after >= head:
+            return
+        cur = self._con.cursor()
+        deals = (
+            sorted(self._pending_deals)
+            if self._pending_deals is not None
+            else deals_after(cur, after)
+        )
+        try:
+            self._project(cur, lambda: refresh_projections(cur, deals, after_seq=after), head)
+        except duckdb.Error:
+            # A refresh that fails is a bug of ours; the log is intact, so fold it all again.
+            log.exception("the read models failed to catch up from seq %d; rebuilding", after)
+            try:
+                self._project(cur, lambda: rebuild_projections(cur), head)
+            except duckdb.Error as exc:
+                raise StoreError(f"the read models cannot be brought up to date: {exc}") from exc
+        self._projected = head
+        self._pending_deals = set()
+
+    @staticmethod
+    def _project(cur: duckdb.DuckDBPyConnection, fold: Callable[[], None], head: int) -> None:
+        cur.execute("BEGIN TRANSACTION")
+        try:
+            fold()
+            set_checkpoint(cur, head)
+            cur.execute("COMMIT")
+        except BaseException:
+            _rollback(cur)
+            raise
 
     # -- reads -------------------------------------------------------------------------------
     @property
@@ -351,15 +426,17 @@ class EventStore:
         return self._labs.get(deal_id)
 
     def count(self) -> int:
-        return self.cursor().execute(SELECT_COUNT).fetchone()[0]  # type: ignore[index,no-any-return]
+        return self._log_cursor().execute(SELECT_COUNT).fetchone()[0]  # type: ignore[index,no-any-return]
 
     def read_stream(self, stream_id: str, from_version: int = 1) -> list[RecordedEvent]:
-        rows = self.cursor().execute(SELECT_STREAM, {"stream": stream_id, "from": from_version})
+        rows = self._log_cursor().execute(
+            SELECT_STREAM, {"stream": stream_id, "from": from_version}
+        )
         return [recorded_from_row(r) for r in rows.fetchall()]
 
     def read_all(self, after: int = 0, limit: int | None = None) -> Iterator[RecordedEvent]:
         """Events in seq order after position `after`, read page by page."""
-        cur = self.cursor()
+        cur = self._log_cursor()
         left = limit
         while left is None or left > 0:
             page = READ_PAGE if left is None else min(READ_PAGE, left)
@@ -373,7 +450,7 @@ class EventStore:
                 left -= len(rows)
 
     def get_event(self, event_id: UUID | str) -> RecordedEvent | None:
-        row = self.cursor().execute(SELECT_EVENT, {"id": str(event_id)}).fetchone()
+        row = self._log_cursor().execute(SELECT_EVENT, {"id": str(event_id)}).fetchone()
         return recorded_from_row(row) if row else None
 
     # -- appends -----------------------------------------------------------------------------
@@ -449,10 +526,14 @@ class EventStore:
             rows = [row for p in plans if isinstance(p, _Plan) for row in p.rows]
             if rows:
                 deal_ids = {str(r["deal_id"]) for r in rows if r["deal_id"]}
-                self._write(cur, rows, deal_ids, optimistic=optimistic)
+                self._write(cur, rows, optimistic=optimistic)
                 self._versions.update(versions)
                 self._labs.update(labs)
                 self._head = head
+                if self._pending_deals is not None:
+                    self._pending_deals |= deal_ids
+                if self._head - self._projected >= CATCH_UP_AFTER_EVENTS:
+                    self._catch_up_locked()
         finally:
             self._retracting_in_group = set()
         results = [self._result(p) for p in plans]
@@ -502,6 +583,7 @@ class EventStore:
         with self._write_lock:
             if self._closed:
                 raise StoreError("the event store is closed")
+            self._catch_up_locked()  # the import folds its own events, from a current state
             cur = self._con.cursor()
             now = self.clock.now()
             # Into an empty log, the unique indexes are built once from all the rows, at commit.
@@ -588,6 +670,7 @@ class EventStore:
             _rollback(cur)
             raise
         self._head = head + written
+        self._projected = self._head  # the import's transaction folded its events
         self._versions.update(versions)
         self._labs.update(labs)
         return ImportResult(
@@ -665,12 +748,15 @@ class EventStore:
         return chunk.filter(keep), len(skip), min(errors, key=lambda e: e[0], default=None)
 
     def _refresh_after_import(self, cur: duckdb.DuckDBPyConnection, head: int) -> None:
-        limit = BULK_REBUILD_DEALS + 1
+        """Fold the imported events (seq > head) into the read models, in the import's
+        transaction; they were current before it (import_chunks caught them up)."""
+        limit = rebuild_threshold(cur) + 1
         deals = [r[0] for r in cur.execute(BULK_DEALS, {"head": head, "limit": limit}).fetchall()]
-        if len(deals) > BULK_REBUILD_DEALS:
+        if len(deals) >= limit:  # a large share of all deals: one rebuild is cheaper
             rebuild_projections(cur)
-        elif deals:
+        else:
             refresh_projections(cur, sorted(deals), after_seq=head)
+            set_checkpoint_to_head(cur)
 
     def _ensure_indexes(self, cur: duckdb.DuckDBPyConnection) -> None:
         """Build the unique indexes of the log that are missing (after an interrupted import)."""
@@ -829,10 +915,10 @@ class EventStore:
         self,
         cur: duckdb.DuckDBPyConnection,
         rows: list[dict[str, object]],
-        deal_ids: set[str],
         *,
         optimistic: bool,
     ) -> None:
+        """Insert the rows in one transaction; the read models catch up later (catch_up)."""
         cur.execute("BEGIN TRANSACTION")
         try:
             if len(rows) <= VALUES_INSERT_ROWS:
@@ -840,9 +926,6 @@ class EventStore:
             else:
                 staged = rows_to_arrow(rows)  # noqa: F841  (scanned by name)
                 cur.execute(INSERT_FROM_ARROW)
-            if deal_ids:
-                after_seq = min(int(r["seq"]) for r in rows) - 1  # type: ignore[call-overload]
-                refresh_projections(cur, sorted(deal_ids), after_seq=after_seq)
             cur.execute("COMMIT")
         except duckdb.ConstraintException as exc:
             _rollback(cur)

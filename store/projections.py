@@ -1,8 +1,13 @@
 """The maintained read models (deal_state, deal_link_events; store/sql/004), brought up to date
-inside each append's transaction, and rebuilt from the log on demand.
+with the log after appends, and rebuilt from the log on demand.
+
+An append commits its events alone; the read models catch up in a transaction of their own
+that folds every event after the checkpoint (store/sql/006) at once (EventStore.catch_up):
+before a read, when the writer is idle, before a close. Many appends then cost one refresh, and
+an append does not wait for the fold.
 
 A refresh costs what the new events touch, not the size of the log. It reads the new events
-(seq > the append's start: zone maps skip the rest of the log) and the deal_state rows of the deals
+(seq > the checkpoint: zone maps skip the rest of the log) and the deal_state rows of the deals
 they touch (primary-key lookups), then takes one of two paths:
 
 * the common case (a few deals, none linked to another, events in valid-time order, no link and
@@ -66,6 +71,18 @@ SELECT deal_id, other_deal FROM deal_link_events
 WHERE list_contains($targets::UUID[], event_id) AND relation <> 'overlaps'
 """
 SELECT_DEAL_COUNT = "SELECT count(*) FROM deal_state"
+# The seq up to which the read models have folded the log (store/sql/006).
+SELECT_CHECKPOINT = "SELECT seq FROM projection_checkpoint WHERE projection = 'deal_state'"
+UPDATE_CHECKPOINT = "UPDATE projection_checkpoint SET seq = $seq WHERE projection = 'deal_state'"
+SET_CHECKPOINT_TO_HEAD = (
+    "UPDATE projection_checkpoint SET seq = (SELECT coalesce(max(seq), 0) FROM events) "
+    "WHERE projection = 'deal_state'"
+)
+# The deals that the events after a seq touch (a catch-up that was not told which).
+SELECT_DEALS_AFTER = (
+    "SELECT DISTINCT deal_id FROM events WHERE seq > $after AND deal_id IS NOT NULL "
+    "UNION SELECT link_other FROM events WHERE seq > $after AND link_other IS NOT NULL"
+)
 INSERT_DEAL_ROW = "INSERT INTO deal_state BY NAME SELECT {values}"
 UPDATE_DEAL_ROW = "UPDATE deal_state SET {assignments} WHERE deal_id = $deal_id"
 
@@ -290,19 +307,18 @@ def refresh_projections(
 ) -> None:
     """Bring the maintained read models up to date with the events after seq `after_seq`.
 
-    Call inside the append's transaction, after inserting the new events: every event of the
-    transaction has seq > after_seq, and every deal it touches is in deal_ids. `rows`, when
-    given, are those events as inserted (the events table's columns, in seq order): they need
-    not be read back. Works for any number of events; past a share of the table it rebuilds
-    instead (rebuild_projections).
+    Call inside a transaction (the catch-up's, or an import's), with every event after
+    `after_seq` stored: every deal those events touch is in deal_ids. The caller moves the
+    checkpoint (UPDATE_CHECKPOINT) in the same transaction. `rows`, when given, are those
+    events as inserted (the events table's columns, in seq order): they need not be read back.
+    Works for any number of events; past a share of the table it rebuilds instead
+    (rebuild_projections).
     """
     if not deal_ids:
         return
-    if len(deal_ids) >= REBUILD_MIN_DEALS:
-        existing = cur.execute(SELECT_DEAL_COUNT).fetchone()[0]  # type: ignore[index]
-        if len(deal_ids) > REBUILD_SHARE * existing:
-            rebuild_projections(cur)
-            return
+    if len(deal_ids) >= REBUILD_MIN_DEALS and len(deal_ids) > rebuild_threshold(cur):
+        rebuild_projections(cur)
+        return
     plan = _plan(cur, after_seq, rows)
     if not plan.deals:
         return
@@ -537,3 +553,30 @@ def rebuild_projections(cur: duckdb.DuckDBPyConnection) -> None:
     Run it inside a transaction: readers see the old tables until it commits.
     """
     cur.execute(REBUILD)
+    cur.execute(SET_CHECKPOINT_TO_HEAD)
+
+
+def projected_seq(cur: duckdb.DuckDBPyConnection) -> int:
+    """The seq up to which the read models have folded the log."""
+    return int(cur.execute(SELECT_CHECKPOINT).fetchone()[0])  # type: ignore[index]
+
+
+def set_checkpoint(cur: duckdb.DuckDBPyConnection, seq: int) -> None:
+    """Record that the read models have folded the log up to `seq` (in their transaction)."""
+    cur.execute(UPDATE_CHECKPOINT, {"seq": seq})
+
+
+def set_checkpoint_to_head(cur: duckdb.DuckDBPyConnection) -> None:
+    """Record that the read models have folded every event stored (in their transaction)."""
+    cur.execute(SET_CHECKPOINT_TO_HEAD)
+
+
+def rebuild_threshold(cur: duckdb.DuckDBPyConnection) -> int:
+    """How many touched deals make refresh_projections rebuild instead of merging."""
+    existing = cur.execute(SELECT_DEAL_COUNT).fetchone()[0]  # type: ignore[index]
+    return max(REBUILD_MIN_DEALS, int(REBUILD_SHARE * existing))
+
+
+def deals_after(cur: duckdb.DuckDBPyConnection, after_seq: int) -> list[str]:
+    """The deals whose read-model rows the events after `after_seq` may change."""
+    return sorted(r[0] for r in cur.execute(SELECT_DEALS_AFTER, {"after": after_seq}).fetchall())

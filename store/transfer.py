@@ -65,7 +65,8 @@ def _printable(text: str) -> str:
 
 def read_events(path: Path) -> Iterator[tuple[int, NewEvent | Rejected]]:
     """Each non-blank line of a JSONL file as an event, or the reason it is not one."""
-    with path.open("r", encoding="utf-8", errors="strict") as fh:
+    # utf-8-sig: a byte order mark (as some Windows editors save) is not part of the first line.
+    with path.open("r", encoding="utf-8-sig", errors="strict") as fh:
         number = 0
         while True:
             try:

@@ -215,3 +215,16 @@ def test_an_import_killed_at_any_point_writes_all_or_nothing_and_completes_on_re
         with EventStore(db) as store:
             assert store.count() == total
             assert store.head == total  # gap-free seq
+
+
+def test_a_file_saved_with_a_byte_order_mark_imports_every_line(tmp_path: Path) -> None:
+    path = tmp_path / "events.jsonl"
+    write_events(path, deals=2, extra_per_deal=1)
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())  # as Notepad saves UTF-8
+    db = tmp_path / "t.duckdb"
+
+    done = run_cli(db, "import", str(path))
+
+    assert "4 new, 0 already present, 0 rejected" in done.stdout, done.stdout + done.stderr
+    with EventStore(db) as store:
+        assert store.count() == 4

@@ -310,7 +310,9 @@ def draw_rich_event(
 
 
 def append_rich_history(data: st.DataObject, store: EventStore, clock: ManualClock) -> None:
-    """Batches of 1-20 events (one event or many: both ways of refreshing), a day apart."""
+    """Batches of 1-20 events (one event or many: both ways of refreshing), a day apart; the
+    read models catch up after some batches (as a read between appends makes them) and fold
+    the others together at the end."""
     deals: dict[str, str] = {}
     stored: list[RecordedEvent] = []
     retracted: set[str] = set()
@@ -327,6 +329,8 @@ def append_rich_history(data: st.DataObject, store: EventStore, clock: ManualClo
             batch.append(event)
         clock.advance(timedelta(days=1))
         stored.extend(store.append(batch).recorded)
+        if data.draw(st.booleans(), label="read after the batch"):
+            store.catch_up()
 
 
 def refresh_given_rows(
@@ -420,3 +424,53 @@ def test_a_database_made_before_the_maintained_tables_gets_them_from_its_log(
 
     assert upgraded == expected
     assert upgraded[0].capacity_mw.operational == 400  # openai: acme-deal-1's 400 MW online
+
+
+KILLED_WRITER = """
+import os, signal, sys
+from datetime import timedelta
+from store.log import EventStore
+from tests.factories import (
+    make_capacity_online, make_deal_reported, make_deals_linked, make_status_change, manual_clock,
+)
+clock = manual_clock()
+store = EventStore(sys.argv[1], clock=clock)
+store.append([make_deal_reported("acme-deal-1", lab="openai", capacity_mw=5_000)])
+store.cursor()  # a read: the read models catch up with the first deal
+clock.advance(timedelta(days=1))
+store.append([make_deal_reported("acme-deal-2", lab="meta", capacity_mw=800, status="loi")])
+store.append([make_deals_linked("acme-deal-2", "acme-deal-1", "part_of")])
+store.append(
+    [make_status_change("acme-deal-1", "operational"), make_capacity_online("acme-deal-1", 400)]
+)
+os.kill(os.getpid(), signal.SIGKILL)  # no read, no close: the read models lag the log
+"""
+
+
+def test_a_store_killed_before_its_read_models_caught_up_folds_the_rest_when_it_opens(
+    tmp_path: Path,
+) -> None:
+    import subprocess
+    import sys
+
+    db = tmp_path / "killed.duckdb"
+    run = subprocess.run(
+        [sys.executable, "-c", KILLED_WRITER, str(db)], cwd=Path(__file__).parents[2], check=False
+    )
+    assert run.returncode == -9
+    lagging = duckdb.connect(str(db))
+    checkpoint = lagging.execute("SELECT seq FROM projection_checkpoint").fetchone()[0]
+    head = lagging.execute("SELECT max(seq) FROM events").fetchone()[0]
+    lagging.close()
+    assert (checkpoint, head) == (1, 5)  # the kill left four events unfolded
+
+    with EventStore(db, clock=manual_clock()) as store:
+        assert store.projected == store.head == 5
+        maintained = rows(store, STATE_ROWS), rows(store, LINK_ROWS)
+        openai = Queries(store).position("openai")
+        cur = store.cursor()
+        cur.execute("BEGIN TRANSACTION")
+        rebuild_projections(cur)
+        cur.execute("COMMIT")
+        assert maintained == (rows(store, STATE_ROWS), rows(store, LINK_ROWS))
+    assert openai.capacity_mw.operational == 400
