@@ -383,7 +383,7 @@ def _deal(deps: ApiDeps, text: str) -> Answer:
         deal_id = resolve_deal_id(deps.context, text)
     except UserInputError as exc:
         wanted = text.strip().lower().removeprefix("deal:")
-        if not any(wanted in known for known in deps.context.queries.store.deal_ids()):
+        if not deps.context.queries.deal_ids_containing(wanted, limit=1)[1]:
             raise NotFoundError(str(exc)) from exc
         raise  # a part of several deal ids: ambiguous, not missing
     return run_command(deps.context, deps.commands, "deal", {"id": deal_id})

@@ -25,7 +25,7 @@ from events.payloads import (
 from store.errors import ConcurrencyError, StoreError
 from store.log import EventStore
 from store.queries import Queries
-from store.review_queries import pending_candidate_events
+from store.review_queries import candidate_streams, pending_candidate_events
 
 log = logging.getLogger(__name__)
 
@@ -125,18 +125,12 @@ def resolve_stream(store: EventStore, candidate: str) -> str:
     if candidate.startswith("candidate:") and store.stream_version(candidate) > 0:
         return candidate
     prefix = "candidate:" + candidate.removeprefix("candidate:")
-    hits = sorted(
-        {
-            e.stream_id
-            for e in store.read_all()
-            if e.type == "CandidateProposed" and e.stream_id.startswith(prefix)
-        }
-    )
+    hits = candidate_streams(store, prefix, limit=2)
     if len(hits) == 1:
         return hits[0]
     if not hits:
         raise ReviewError(f"no candidate {candidate!r}; /review lists the pending ones")
-    raise ReviewError(f"{candidate!r} is ambiguous: {len(hits)} candidates start with it")
+    raise ReviewError(f"{candidate!r} is ambiguous: several candidates start with it")
 
 
 def _load(store: EventStore, stream_id: str) -> tuple[list[RecordedEvent], CandidateProposed]:
@@ -169,19 +163,33 @@ def plan_accept(
         deal = CandidateDeal.model_validate({**proposed.deal.model_dump(), **edits})
     except ValidationError as exc:
         raise UserInputError(f"the edits are not valid: {exc.errors()[0]['msg']}") from exc
-    deals = Queries(store).counting()
     if forced is not None:
-        deals = [d for d in deals if d.deal_id == forced]
+        lab = store.lab_of(forced)
+        deals = [d for d in Queries(store).counting([lab]) if d.deal_id == forced] if lab else []
         if not deals:
             raise UserInputError(f"there is no deal {forced!r} to attach this candidate to")
         match = match_candidate(deal, deals, published=proposed.published)
         if match.is_new:
             raise UserInputError(f"the candidate does not fit deal {forced!r} (lab or parties)")
     else:
+        # Only a deal of the candidate's own lab can match it: the others are not read.
         match = match_candidate(
-            deal, deals, published=proposed.published, taken_ids=store.deal_ids()
+            deal,
+            Queries(store).counting([deal.lab]),
+            published=proposed.published,
+            taken_ids=DealIdsOf(store),
         )
     return deal, match
+
+
+class DealIdsOf:
+    """The deal ids of a store as a container (`id in ids`) asked of the store, not listed."""
+
+    def __init__(self, store: EventStore) -> None:
+        self.store = store
+
+    def __contains__(self, deal_id: object) -> bool:
+        return isinstance(deal_id, str) and self.store.lab_of(deal_id) is not None
 
 
 class _CandidateMovedError(Exception):

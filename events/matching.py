@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Literal, Protocol
@@ -101,7 +101,7 @@ def match_candidate(
     deals: Iterable[DealLike],
     *,
     published: date | None = None,
-    taken_ids: Collection[str] = (),
+    taken_ids: Container[str] = (),
 ) -> Match:
     """The best known deal the candidate describes, or a new deal id when none fits.
 
@@ -124,7 +124,7 @@ def match_candidate(
         if best is None or score > best[0]:
             best = (score, deal, reasons)
     if best is None:
-        taken = set(taken_ids) | {d.deal_id for d in deal_list}
+        taken = _AnyOf({d.deal_id for d in deal_list}, taken_ids)
         return Match(
             action="new_deal",
             deal_id=new_deal_id(candidate, published, taken),
@@ -253,7 +253,17 @@ def _revision(candidate: Candidate, deal: DealLike) -> dict[str, object]:
 # -- deal ids --------------------------------------------------------------------------------
 
 
-def new_deal_id(candidate: Candidate, published: date | None, taken: Collection[str]) -> str:
+class _AnyOf:
+    """Ids taken in any of several containers (a set, or the store's own lookup)."""
+
+    def __init__(self, *containers: Container[str]) -> None:
+        self.containers = containers
+
+    def __contains__(self, item: object) -> bool:
+        return any(item in c for c in self.containers)
+
+
+def new_deal_id(candidate: Candidate, published: date | None, taken: Container[str]) -> str:
     """`lab-counterparty-kind-year`, with -2, -3, ... when that id is taken."""
     parties = [c.party for c in candidate.counterparties]
     parts = [candidate.lab, *parties[:1], DealKind(candidate.kind).value.replace("_", "-")]

@@ -217,6 +217,15 @@ def _is_now(as_of: datetime | None, known_at: datetime | None) -> bool:
     return as_of is None and known_at is None
 
 
+# Deal ids that contain a text (a part of an id a user typed), with how many do.
+SELECT_DEAL_IDS_CONTAINING = """
+SELECT deal_id, count(*) OVER () FROM deal_state
+WHERE contains(deal_id, $text)
+ORDER BY deal_id
+LIMIT $limit
+"""
+
+
 class Queries:
     """Read-side queries over a store; every method takes as_of/known_at explicitly (None = now)."""
 
@@ -303,6 +312,15 @@ class Queries:
         self, lab: str, as_of: datetime | None = None, known_at: datetime | None = None
     ) -> Position:
         return self.positions([lab], as_of, known_at)[0]
+
+    def deal_ids_containing(self, text: str, *, limit: int) -> tuple[list[str], int]:
+        """The first `limit` deal ids (in order) that contain `text`, and how many do."""
+        rows = (
+            self.store.cursor()
+            .execute(SELECT_DEAL_IDS_CONTAINING, {"text": text, "limit": limit})
+            .fetchall()
+        )
+        return [r[0] for r in rows], (rows[0][1] if rows else 0)
 
     def counting(
         self,

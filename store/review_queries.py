@@ -22,6 +22,21 @@ ORDER BY seq
 )
 
 
+# Candidate streams whose id starts with a prefix (what an analyst typed of one).
+SELECT_CANDIDATE_STREAMS = """
+SELECT DISTINCT stream_id FROM events
+WHERE type = 'CandidateProposed' AND starts_with(stream_id, $prefix)
+ORDER BY stream_id
+LIMIT $limit
+"""
+
+
+def candidate_streams(store: EventStore, prefix: str, *, limit: int) -> list[str]:
+    """Up to `limit` proposed candidate streams whose id starts with `prefix`."""
+    rows = store.cursor().execute(SELECT_CANDIDATE_STREAMS, {"prefix": prefix, "limit": limit})
+    return [r[0] for r in rows.fetchall()]
+
+
 def pending_candidate_events(store: EventStore) -> dict[str, list[RecordedEvent]]:
     """Undecided candidate streams (oldest proposal first), each with its events in order."""
     rows = store.cursor().execute(SELECT_PENDING_CANDIDATE_EVENTS).fetchall()

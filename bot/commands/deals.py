@@ -17,15 +17,14 @@ KINDS = tuple(k.value for k in DealKind)
 
 def resolve_deal_id(ctx: CommandContext, text: str) -> str:
     """A deal id from its full id, or a unique part of it; suggestions otherwise."""
-    ids = ctx.queries.store.deal_ids()
     text = text.strip().lower().removeprefix("deal:")
-    if text in ids:
+    if ctx.queries.store.lab_of(text) is not None:
         return text
-    hits = [i for i in ids if text in i]
-    if len(hits) == 1:
+    hits, total = ctx.queries.deal_ids_containing(text, limit=5)
+    if total == 1:
         return hits[0]
     if hits:
-        raise UserInputError(f"{text!r} matches {len(hits)} deals: {', '.join(hits[:5])}…")
+        raise UserInputError(f"{text!r} matches {total} deals: {', '.join(hits)}…")
     raise UserInputError(f"No deal is called {text!r}. /deals lists them.")
 
 
