@@ -191,3 +191,32 @@ async def test_backup_while_the_bot_runs_without_a_token_says_what_is_needed(
     assert made.returncode == 2
     assert "COMPUTEWATCH_API_TOKEN" in made.stderr
     assert not (tmp_path / "b").exists()
+
+
+def test_a_backup_of_an_older_schema_restores_into_the_current_one(tmp_path: Path) -> None:
+    import duckdb
+
+    from store.backup import backup_file, restore_backup
+    from store.migrations import bundled_migrations, migrate
+
+    current = tmp_path / "current.duckdb"
+    small_log(current)
+    # The same log in a file of schema 5: before the read models had a checkpoint (006).
+    old = tmp_path / "schema5.duckdb"
+    con = duckdb.connect(str(old))
+    migrate(con, [m for m in bundled_migrations() if m.version <= 5])
+    con.execute(f"ATTACH '{current}' AS cur (READ_ONLY)")
+    con.execute("INSERT INTO events SELECT * FROM cur.events")
+    con.close()
+
+    manifest = backup_file(old, tmp_path / "bk")
+    restore_backup(tmp_path / "bk", tmp_path / "restored.duckdb")
+
+    assert manifest.schema_version == 5
+    with EventStore(current) as original, EventStore(tmp_path / "restored.duckdb") as copy:
+        assert copy.projected == copy.head == 2
+        assert list(copy.read_all()) == list(original.read_all())
+        assert positions_json(Queries(copy).positions()) == positions_json(
+            Queries(original).positions()
+        )
+        assert Queries(copy).position("openai").capacity_mw.contracted == 900
