@@ -8,7 +8,6 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future
 from typing import TypeVar
 
 from events.envelope import NewEvent
@@ -30,6 +29,8 @@ IDLE_CATCH_UP_S = 0.02
 # commit had one caller) never waits.
 LINGER_S = 0.002
 _STOP = object()
+# A queued append: its events, the future its caller awaits, and that caller's event loop.
+_Waiting = tuple[list[NewEvent], asyncio.Future[AppendResult], asyncio.AbstractEventLoop]
 
 
 class AsyncEventStore:
@@ -75,12 +76,13 @@ class AsyncEventStore:
         """Append one batch atomically (see EventStore.append); raises its StoreError."""
         if self._thread is None:
             raise StoreError("the writer is not running")
-        future: Future[AppendResult] = Future()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[AppendResult] = loop.create_future()
         with self._stop_lock:
             if self._stopping:
                 raise StoreError("the writer is stopping; nothing was written")
-            self._queue.put((list(events), future))
-        return await asyncio.wrap_future(future)
+            self._queue.put((list(events), future, loop))
+        return await future
 
     async def read(self, fn: Callable[..., T], *args: object, **kwargs: object) -> T:
         """Run a read of the store in a worker thread."""
@@ -124,24 +126,40 @@ class AsyncEventStore:
         except Exception:  # noqa: BLE001 - the next read tries again and reports it
             log.exception("the read models did not catch up")
 
-    def _commit(self, waiting: list[tuple[list[NewEvent], Future[AppendResult]]]) -> None:
+    def _commit(self, waiting: list[_Waiting]) -> None:
         try:
-            results = self.store.append_many([batch for batch, _ in waiting])
+            results = self.store.append_many([batch for batch, _, _ in waiting])
             self.commits += 1
         except Exception:  # noqa: BLE001 - a failed group is retried batch by batch below
             log.warning("group commit of %d batches failed; retrying one by one", len(waiting))
             results = []
-            for batch, _ in waiting:
+            for batch, _, _ in waiting:
                 try:
                     results.append(self.store.append(batch))
                 except StoreError as exc:
                     results.append(exc)
                 except Exception as exc:  # noqa: BLE001 - handed to the caller, not lost
                     results.append(exc)  # type: ignore[arg-type]
-        for (_, future), result in zip(waiting, results, strict=True):
-            if future.cancelled():
-                continue  # the caller stopped waiting; what was written stays written
-            if isinstance(result, BaseException):
-                future.set_exception(result)
-            else:
-                future.set_result(result)
+        # One wake-up of each event loop for the whole group, not one per caller.
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[AppendResult], object]]]
+        by_loop = {}
+        for (_, future, loop), result in zip(waiting, results, strict=True):
+            by_loop.setdefault(loop, []).append((future, result))
+        for loop, settled in by_loop.items():
+            try:
+                loop.call_soon_threadsafe(_settle, settled)
+            except RuntimeError:  # the loop is closed: nobody waits for these any more
+                log.warning(
+                    "%d appends were written for an event loop that is closed", len(settled)
+                )
+
+
+def _settle(settled: list[tuple[asyncio.Future[AppendResult], object]]) -> None:
+    """Hand each caller its result, in its event loop."""
+    for future, result in settled:
+        if future.done():
+            continue  # the caller stopped waiting; what was written stays written
+        if isinstance(result, BaseException):
+            future.set_exception(result)
+        else:
+            future.set_result(result)  # type: ignore[arg-type]
