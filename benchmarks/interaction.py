@@ -4,6 +4,11 @@ The bot runs on a scratch copy of the synthetic log, connected over 127.0.0.1 to
 Discord of the tests (tests/fakediscord.py); each round sends 50 /position commands at once
 and times each from the INTERACTION_CREATE dispatch to the bot's callback (its first
 response) as the fake receives it. The gateway heartbeat runs every HEARTBEAT_S meanwhile.
+
+Three bots in turn, in the same run: the bot as configured (its answer cache on; the log does
+not change, so after the warm-up every answer is kept), the same with the cache off
+(answer_cache_size=0: each command reads the store), and the cache on with one event appended
+before each round (every round's first question of a lab reads the store, the others await it).
 """
 
 from __future__ import annotations
@@ -13,10 +18,14 @@ import shutil
 import statistics
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from benchmarks import synth
+
+if TYPE_CHECKING:
+    from bot.discord_app.client import ComputewatchBot
 
 CONCURRENCY = 50
 HEARTBEAT_S = 0.25
@@ -53,7 +62,27 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * p))]
 
 
-async def measure(db: Path, rounds: int, concurrency: int = CONCURRENCY) -> Measured:
+async def append_one(bot: ComputewatchBot, n: int) -> None:
+    """One SourceAdded through the bot's writer: the log's head moves, kept answers go stale."""
+    from tests.factories import make_source_added
+
+    event = make_source_added(
+        bot.services.store.deal_ids()[n],
+        source_url=f"https://news.example.com/interaction/{n}",
+        occurred_at=datetime.now(UTC),
+    )
+    await bot.store.append([event])
+
+
+async def measure(
+    db: Path,
+    rounds: int,
+    concurrency: int = CONCURRENCY,
+    *,
+    cache_size: int | None = None,
+    append_each_round: bool = False,
+) -> Measured:
+    """Rounds of `concurrency` /position at once; cache_size None: the setting's default."""
     from bot import Settings, create_bot
     from bot.services import open_services
     from tests.fakediscord import CallbackType, FakeDiscord, InteractionRecord, running
@@ -70,6 +99,7 @@ async def measure(db: Path, rounds: int, concurrency: int = CONCURRENCY) -> Meas
         discord_guild_id=fake.guild_id,
         computewatch_db=db,
         discord_charts=False,
+        **({} if cache_size is None else {"answer_cache_size": cache_size}),
     )
     bot = create_bot(settings, services=services, guild_ready_timeout=0.01)
     latencies: list[float] = []
@@ -90,6 +120,8 @@ async def measure(db: Path, rounds: int, concurrency: int = CONCURRENCY) -> Meas
                 await fake.wait_until(lambda r=record: done(r) and bool(r.replies))
             first_beat = len(fake.heartbeat_log)
             for round_ in range(rounds):
+                if append_each_round:
+                    await append_one(bot, round_)
                 labs = [synth.LABS[(round_ + i) % len(synth.LABS)] for i in range(concurrency)]
                 records = await asyncio.gather(
                     *(fake.invoke_command("position", {"lab": lab}) for lab in labs)
@@ -122,7 +154,22 @@ async def measure(db: Path, rounds: int, concurrency: int = CONCURRENCY) -> Meas
 
 def bench_interaction(r: Results, n: int, quick: bool) -> None:
     db = scratch_copy(n, "interaction.duckdb")
-    m = asyncio.run(measure(db, rounds=3 if quick else 10))
+    rounds = 3 if quick else 10
+    m = asyncio.run(measure(db, rounds=rounds))
+    uncached = asyncio.run(measure(db, rounds=rounds, cache_size=0))
+    # Last: it writes to the scratch copy.
+    appending = asyncio.run(measure(db, rounds=rounds, append_each_round=True))
+    report(r, m)
+    for suffix, other in (("uncached", uncached), ("after_append", appending)):
+        ms = [x * 1000 for x in other.latencies]
+        r.add(f"interaction_p50_ms_1m_{suffix}", statistics.median(ms), "ms")
+        r.add(f"interaction_p99_ms_1m_{suffix}", percentile(ms, 0.99), "ms")
+        r.add(f"interaction_deferred_1m_{suffix}", float(other.deferred), "interactions")
+        r.add(f"interaction_unanswered_1m_{suffix}", float(other.expired), "interactions")
+        r.add(f"interaction_heartbeats_late_1m_{suffix}", float(other.late_heartbeats), "beats")
+
+
+def report(r: Results, m: Measured) -> None:
     ms = [x * 1000 for x in m.latencies]
     r.add("interaction_p50_ms_1m", statistics.median(ms), "ms")
     r.add("interaction_p99_ms_1m", percentile(ms, 0.99), "ms")

@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     discord_sync_global: bool = False
     # Attach a PNG chart to answers that have one (drawing takes a second or two).
     discord_charts: bool = True
+    # Answers of read-only commands kept while the log is unchanged (bot/answer_cache.py), and
+    # identical questions asked at once read once; 0 turns both off.
+    answer_cache_size: int = Field(default=256, ge=0)
     # Import the bundled ledger into a new, empty database (the embedded default).
     computewatch_seed: bool = True
     # HTTP API (bot/api.py). In a container set the host to 0.0.0.0 and publish the port on

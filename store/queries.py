@@ -217,6 +217,10 @@ def _is_now(as_of: datetime | None, known_at: datetime | None) -> bool:
     return as_of is None and known_at is None
 
 
+SELECT_LABS_WITH_DEALS = (
+    "SELECT DISTINCT coalesce(lab, deal_lab) FROM deal_state "
+    "WHERE coalesce(lab, deal_lab) IS NOT NULL ORDER BY 1"
+)
 # Deal ids that contain a text (a part of an id a user typed), with how many do.
 SELECT_DEAL_IDS_CONTAINING = """
 SELECT deal_id, count(*) OVER () FROM deal_state
@@ -312,6 +316,10 @@ class Queries:
         self, lab: str, as_of: datetime | None = None, known_at: datetime | None = None
     ) -> Position:
         return self.positions([lab], as_of, known_at)[0]
+
+    def labs_with_deals(self) -> list[str]:
+        """Every lab that a deal was ever reported for (retracted ones too), sorted."""
+        return [r[0] for r in self.store.cursor().execute(SELECT_LABS_WITH_DEALS).fetchall()]
 
     def deal_ids_containing(self, text: str, *, limit: int) -> tuple[list[str], int]:
         """The first `limit` deal ids (in order) that contain `text`, and how many do."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import gc
 import io
 import logging
 from collections.abc import Callable
@@ -14,8 +15,9 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.answer_cache import AnswerCache, Key, answer_key
 from bot.answers import Answer
-from bot.commands.registry import parse_arguments
+from bot.commands.registry import Command, parse_arguments
 from bot.discord_app.embeds import page_count, render_answer
 from bot.discord_app.index import SearchIndex
 from bot.discord_app.timing import READ_THREADS, in_time
@@ -120,6 +122,8 @@ class ComputewatchBot(commands.Bot):
         self.view_timeout_s = view_timeout_s
         # The SQL snapshot /sql reads (the HTTP API's, when it runs beside the bot; else its own).
         self.sql_snapshot = sql
+        # Answers of read-only commands while the log is unchanged; shared reads meanwhile.
+        self.answers = AnswerCache(settings.answer_cache_size)
 
     # -- lifecycle ---------------------------------------------------------------------------
     @property
@@ -160,6 +164,7 @@ class ComputewatchBot(commands.Bot):
         await self.add_cog(AlertsCog(self))
         await self.add_cog(JobsCog(self))  # the digest and alert jobs start once ready
         await self.sync_commands(global_=self.settings.discord_sync_global)
+        freeze_startup_objects()
 
     async def sync_commands(self, *, global_: bool = False) -> list[app_commands.AppCommand]:
         """Sync to the configured guild; globally only when asked (an owner's explicit action)."""
@@ -227,26 +232,71 @@ class ComputewatchBot(commands.Bot):
         )
 
     async def run_command(self, name: str, raw: dict[str, str | list[str] | None]) -> Answer:
-        """Parse the options (on the loop: pure) and run the command (in a worker thread)."""
-        ctx = self.services.context
+        """Parse the options (on the loop: pure) and answer the command (see answer)."""
         command = self.services.commands.get(name)
-        values = parse_arguments(ctx, command, raw)
-        return await self.read(command.handler, ctx, **values)
+        return await self.answer(command, parse_arguments(self.services.context, command, raw))
+
+    def answer_key(self, command: Command, values: dict[str, Any]) -> Key | None:
+        """The cache key of a command's answer on the log as it is now (None: never kept)."""
+        return answer_key(command.name, values, self.services.store.head)
+
+    async def answer(
+        self, command: Command, values: dict[str, Any], key: Key | None = None
+    ) -> Answer:
+        """A command's answer to parsed options: kept from an earlier identical question on the
+        same log head, or awaited from the same read already running, or read in a worker
+        thread. The key is taken before the read, so an answer is never older than its key."""
+        key = key or self.answer_key(command, values)
+        ctx = self.services.context
+        return await self.answers.get_or_read(
+            key, functools.partial(self.read, command.handler, ctx, **values)
+        )
+
+    async def answer_in_time(
+        self, interaction: discord.Interaction, command: Command, values: dict[str, Any]
+    ) -> Answer:
+        """answer() for an interaction: a kept answer goes out at once; a read is deferred if it
+        is slow (see read_in_time)."""
+        key = self.answer_key(command, values)
+        kept = self.answers.get(key)
+        if kept is not None:
+            return kept
+        return await in_time(interaction, self.answer(command, values, key))
 
     async def chart_file(self, answer: Answer) -> discord.File | None:
-        """The answer's chart as a PNG attachment, or None (no chart, charts off, or it failed)."""
+        """The answer's chart as a PNG attachment, or None (no chart, charts off, or it failed);
+        drawn once for a kept answer."""
         if answer.chart is None or not self.charts:
             return None
-        from bot.chart_service import chart_png  # matplotlib loads only when a chart is drawn
-
         try:
-            png = await self.read(chart_png, self.services.context, answer.chart)
+            png = await self.answers.derived_async(answer, "chart", self._draw_chart)
         except UserInputError:
             return None
         except Exception:  # noqa: BLE001 - a chart is decoration: the answer goes out without it
             log.exception("chart failed for %s", answer.chart)
             return None
         return discord.File(io.BytesIO(png), filename=CHART_NAME)
+
+    def drawn_chart_file(self, answer: Answer) -> discord.File | None:
+        """The chart of a kept answer if it is drawn already (no need to defer for it)."""
+        png = self.answers.derived_ready(answer, "chart") if self.charts else None
+        return None if png is None else discord.File(io.BytesIO(png), filename=CHART_NAME)
+
+    async def _draw_chart(self, answer: Answer) -> bytes:
+        from bot.chart_service import chart_png  # matplotlib loads only when a chart is drawn
+
+        assert answer.chart is not None
+        return await self.read(chart_png, self.services.context, answer.chart)
+
+    def first_page(self, answer: Answer, *, chart: bool) -> list[discord.Embed]:
+        """The embeds of the answer's first page; rendered once for a kept answer (as plain
+        data, so that each message gets embeds of its own)."""
+        data = self.answers.derived(
+            answer,
+            ("first_page", chart),
+            lambda a: [e.to_dict() for e in render_answer(a, chart=chart).embeds],
+        )
+        return [discord.Embed.from_dict(d) for d in data]
 
     def paginator(
         self, owner_id: int, answer: Answer, *, chart: bool, rerun: Callable[[int], Any] | None
@@ -264,7 +314,7 @@ class ComputewatchBot(commands.Bot):
                 start=answer.page - 1,
                 timeout=self.view_timeout_s or PAGE_TIMEOUT_S,
             )
-        pages = page_count(answer)
+        pages = self.answers.derived(answer, "pages", page_count)
         if pages <= 1:
             return None
 
@@ -291,6 +341,15 @@ class ComputewatchBot(commands.Bot):
                 "Only analysts (the analyst role or Manage Server) can change the log; "
                 "nothing was written."
             )
+
+
+def freeze_startup_objects() -> None:
+    """Leave what the start made (modules, commands, models, caches: ~100k objects) out of the
+    garbage collector's full passes: each one over them stopped the event loop for 60-130 ms,
+    which a crowd of interactions waited through. Garbage is collected first, so that only live
+    objects are kept out (a later start freezes only what was made since)."""
+    gc.collect()
+    gc.freeze()
 
 
 def create_bot(

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from events.parties import PartyRegistry
 from store.log import EventStore
+from store.queries import Queries
 
 MAX_CHOICES = 25  # Discord shows at most 25 autocomplete choices
 
@@ -59,9 +60,7 @@ class SearchIndex:
 
     def refresh(self, store: EventStore, registry: PartyRegistry) -> None:
         deal_ids = store.deal_ids()
-        slugs = {p.slug for p in registry.labs()} | {
-            lab for d in deal_ids if (lab := store.lab_of(d))
-        }
+        slugs = {p.slug for p in registry.labs()} | set(Queries(store).labs_with_deals())
         self.labs = {s: (registry.get(s).name if s in registry else s) for s in sorted(slugs)}
         self.deals = DealIds.of(deal_ids)  # one assignment: a reader sees the old or the new
 

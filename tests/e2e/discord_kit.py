@@ -21,6 +21,7 @@ from tests.fakediscord import (
     FakeChannel,
     FakeDiscord,
     FakeRole,
+    InteractionRecord,
     SentMessage,
     running,
 )
@@ -101,6 +102,37 @@ def make_bot(
 async def bot(server: FakeDiscord, services: Services) -> AsyncIterator[ComputewatchBot]:
     async with running(make_bot(server, services)) as client:
         yield client
+
+
+async def record_through_the_form(
+    server: FakeDiscord, counterparties: str
+) -> tuple[InteractionRecord, SentMessage]:
+    """An analyst's /record of an Anthropic cloud contract (1.5 GW, $20 billion, 2025-06-01,
+    with these counterparties), filled in and confirmed: the form's submission and the preview
+    it showed."""
+    command = await server.invoke_command(
+        "record",
+        {"lab": "anthropic", "kind": "cloud_contract", "status": "signed"},
+        roles=[ANALYST_ROLE_ID],
+    )
+    await command.wait_response()  # the form
+    submit = await server.submit_modal(
+        command,
+        {
+            "Counterparties": counterparties,
+            "Capacity (MW)": "1.5 GW",
+            "Value (USD)": "$20 billion",
+            "Date (YYYY-MM-DD)": "2025-06-01",
+            "Source URL": SOURCE,
+        },
+        roles=[ANALYST_ROLE_ID],
+    )
+    preview = await submit.wait_reply()
+    confirm = await server.click(
+        submit, custom_id(preview, "cw:confirm:yes"), roles=[ANALYST_ROLE_ID]
+    )
+    await confirm.wait_response()
+    return submit, preview
 
 
 def custom_id(message: SentMessage, prefix: str) -> str:

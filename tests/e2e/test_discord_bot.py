@@ -1,3 +1,4 @@
+# ruff: noqa: F811 - the fixtures imported from discord_kit are used as arguments
 """The computewatch bot, built by create_bot, driven through the real discord.py client against
 the fake Discord, on a copy of a DuckDB seeded with the bundled ledger."""
 
@@ -5,110 +6,45 @@ from __future__ import annotations
 
 import asyncio
 import re
-import shutil
 import signal
 import threading
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 
 import pytest
 
-from bot import Settings, create_bot
 from bot.commands.positions import format_metric, metric_value
 from bot.commands.registry import run_command
 from bot.discord_app.client import ComputewatchBot
 from bot.formats import gw, usd
 from bot.runner import serve
-from bot.services import Services, open_services
+from bot.services import Services
 from events.envelope import NewEvent
 from events.payloads import DealStatusChanged
 from store.queries import Position
+from tests.e2e.discord_kit import (  # noqa: F401 - fixtures
+    ANALYST_ROLE_ID,
+    CHANNEL_ID,
+    MANAGER_ROLE_ID,
+    OTHER_USER_ID,
+    SOURCE,
+    bot,
+    custom_id,
+    make_bot,
+    record_through_the_form,
+    seeded_db,
+    server,
+    services,
+    settings_for,
+)
 from tests.fakediscord import (
-    DEFAULT_GUILD_ID,
     DEFAULT_USER_ID,
     EPHEMERAL,
-    MANAGE_GUILD,
     CallbackType,
-    FakeChannel,
     FakeDiscord,
-    FakeRole,
     InteractionRecord,
-    SentMessage,
     running,
 )
 
-CHANNEL_ID = 1_100_000_000_000_000_010
-ANALYST_ROLE_ID = 1_100_000_000_000_000_030
-MANAGER_ROLE_ID = 1_100_000_000_000_000_020
-OTHER_USER_ID = 1_100_000_000_000_000_099
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-SOURCE = "https://example.com/acme-news"
-
-
-@pytest.fixture(scope="session")
-def seeded_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One database seeded with the bundled ledger per session; each test gets a copy."""
-    path = tmp_path_factory.mktemp("seed") / "ledger.duckdb"
-    open_services(path).close()
-    return path
-
-
-@pytest.fixture
-def services(seeded_db: Path, tmp_path: Path) -> Iterator[Services]:
-    db = tmp_path / "computewatch.duckdb"
-    shutil.copy(seeded_db, db)
-    opened = open_services(db, seed=False)
-    try:
-        yield opened
-    finally:
-        opened.close()
-
-
-@pytest.fixture
-async def server() -> AsyncIterator[FakeDiscord]:
-    """The fake Discord with an analyst role and a manager (Manage Server) role."""
-    fake = FakeDiscord(
-        guild_id=DEFAULT_GUILD_ID,
-        channels=[FakeChannel(CHANNEL_ID, "general")],
-        roles=[
-            FakeRole(ANALYST_ROLE_ID, "analyst"),
-            FakeRole(MANAGER_ROLE_ID, "manager", permissions=MANAGE_GUILD),
-        ],
-    )
-    await fake.start()
-    fake.patch_discord()
-    try:
-        yield fake
-    finally:
-        await fake.stop()
-
-
-def settings_for(server: FakeDiscord, services: Services, **overrides: object) -> Settings:
-    values: dict[str, object] = {
-        "discord_token": "fake-bot-token",
-        "discord_guild_id": server.guild_id,
-        "analyst_role_id": ANALYST_ROLE_ID,
-        "computewatch_db": services.store.path,
-        "discord_charts": False,
-    }
-    return Settings(_env_file=None, **(values | overrides))  # type: ignore[arg-type]
-
-
-def make_bot(server: FakeDiscord, services: Services, **overrides: object) -> ComputewatchBot:
-    # A small guild_ready_timeout: on_ready otherwise waits 2 s after the last GUILD_CREATE.
-    return create_bot(
-        settings_for(server, services, **overrides), services=services, guild_ready_timeout=0.01
-    )
-
-
-@pytest.fixture
-async def bot(server: FakeDiscord, services: Services) -> AsyncIterator[ComputewatchBot]:
-    async with running(make_bot(server, services)) as client:
-        yield client
-
-
-def custom_id(message: SentMessage, prefix: str) -> str:
-    return next(c for c in message.custom_ids() if c.startswith(prefix))
 
 
 def table_line(embed: dict, first_cell: str) -> list[str]:
@@ -224,7 +160,7 @@ async def test_autocomplete_offers_labs_lists_of_labs_and_deals(
 async def test_answer_with_chart_is_deferred_then_followed_up_with_the_png(
     server: FakeDiscord, services: Services
 ) -> None:
-    async with running(make_bot(server, services, discord_charts=True)):
+    async with running(make_bot(server, services, settings={"discord_charts": True})):
         record = await server.invoke_command("position", {"lab": "anthropic"})
 
         [followup] = await record.wait_followups(1, within=15)
@@ -265,25 +201,9 @@ async def test_analyst_records_a_deal_through_the_form_and_confirmation(
     server: FakeDiscord, services: Services, bot: ComputewatchBot
 ) -> None:
     before = set(services.store.deal_ids())
-    command = await open_record_form(server, [ANALYST_ROLE_ID])
-    assert (await command.wait_response()).type == CallbackType.MODAL
-    submit = await server.submit_modal(
-        command,
-        {
-            "Counterparties": "google:provider, broadcom:chip_supplier",
-            "Capacity (MW)": "1.5 GW",
-            "Value (USD)": "$20 billion",
-            "Date (YYYY-MM-DD)": "2025-06-01",
-            "Source URL": SOURCE,
-        },
-        roles=[ANALYST_ROLE_ID],
+    submit, preview = await record_through_the_form(
+        server, "google:provider, broadcom:chip_supplier"
     )
-    preview = await submit.wait_reply()
-
-    confirm = await server.click(
-        submit, custom_id(preview, "cw:confirm:yes"), roles=[ANALYST_ROLE_ID]
-    )
-    await confirm.wait_response()
 
     [new] = set(services.store.deal_ids()) - before
     [event] = services.store.read_stream(f"deal:{new}")

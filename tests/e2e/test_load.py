@@ -21,8 +21,7 @@ from bot.discord_app import timing
 from bot.discord_app.client import ComputewatchBot
 from bot.feeds import FeedPoller, make_session
 from bot.services import Services, open_services
-from events.envelope import NewEvent
-from events.payloads import SourceAdded
+from tests.factories import make_source_added
 from tests.fakediscord import DEFAULT_GUILD_ID, CallbackType, FakeChannel, FakeDiscord, running
 from tests.loadkit import (
     Action,
@@ -131,12 +130,10 @@ async def test_a_thousand_interactions_while_feeds_poll_and_events_append(
         n = 0
         while not stop.is_set():
             n += 1
-            event = NewEvent(
-                stream_id=f"deal:{rng.choice(deal_ids)}",
-                payload=SourceAdded(note="load test"),
-                occurred_at=datetime.now(UTC),
-                actor="cli",
+            event = make_source_added(
+                rng.choice(deal_ids),
                 source_url=f"https://news.example.com/source/{n}",
+                occurred_at=datetime.now(UTC),
             )
             result = await bot.store.append([event])
             appended.append(len(result.recorded))

@@ -14,7 +14,6 @@ from discord.ext import commands
 from bot.answers import Answer
 from bot.commands.options import parse_day
 from bot.commands.registry import Command, Option, parse_arguments
-from bot.discord_app.embeds import render_answer
 from bot.discord_app.timing import DEFERRED_PUBLICLY
 
 if TYPE_CHECKING:
@@ -51,13 +50,16 @@ async def send_answer(
     rerun: Callable[[int], Awaitable[Answer]] | None = None,
 ) -> None:
     """Reply with the answer's embeds, its chart as chart.png and, when it spans pages, a
-    paginator; a chart is slow to draw, so the interaction is deferred first."""
-    if answer.chart is not None and bot.charts and not interaction.response.is_done():
-        await interaction.response.defer(thinking=True, ephemeral=answer.ephemeral)
-    file = await bot.chart_file(answer)
-    rendered = render_answer(answer, chart=file is not None)
+    paginator; a chart is slow to draw, so the interaction is deferred first (unless the chart
+    of this kept answer is drawn already)."""
+    file = bot.drawn_chart_file(answer)
+    if file is None:
+        if answer.chart is not None and bot.charts and not interaction.response.is_done():
+            await interaction.response.defer(thinking=True, ephemeral=answer.ephemeral)
+        file = await bot.chart_file(answer)
+    embeds = bot.first_page(answer, chart=file is not None)
     view = bot.paginator(interaction.user.id, answer, chart=file is not None, rerun=rerun)
-    kwargs: dict[str, Any] = {"embeds": rendered.embeds, "ephemeral": answer.ephemeral}
+    kwargs: dict[str, Any] = {"embeds": embeds, "ephemeral": answer.ephemeral}
     if file is not None:
         kwargs["file"] = file
     if view is not None:
@@ -150,7 +152,7 @@ class QueriesCog(commands.Cog, name="Queries"):
             parsed = parse_arguments(ctx, command, raw)
             if command.slow:
                 await interaction.response.defer(thinking=True)
-            answer = await bot.read_in_time(interaction, command.handler, ctx, **parsed)
+            answer = await bot.answer_in_time(interaction, command, parsed)
             rerun = None
             if any(o.name == "page" for o in command.options):
 
