@@ -139,6 +139,7 @@ def _status_event(stream: str, version: int, day: int) -> Any:
 def bench_append(r: Results, n: int, runs: int) -> None:
     from store.clock import ManualClock
     from store.log import EventStore
+    from store.queries import Queries
 
     db = copy_db(n, "append.duckdb")
     clock = ManualClock(synth.IMPORT_NOW)
@@ -157,6 +158,20 @@ def bench_append(r: Results, n: int, runs: int) -> None:
     times.sort()
     r.add("append_p50_ms", statistics.median(times) * 1000, "ms")
     r.add("append_p99_ms", times[min(len(times) - 1, int(len(times) * 0.99))] * 1000, "ms")
+    # Read your write: an append, then the position of its deal's lab (which catches the read
+    # models up with the append first).
+    queries = Queries(store)
+    read_times = []
+    for i in range(max(10, runs // 6)):
+        deal = rng.choice(deals)
+        stream = f"deal:{deal}"
+        event = _status_event(stream, store.stream_version(stream), runs + 10 + i)
+        clock.advance(timedelta(seconds=1))
+        t0 = time.perf_counter()
+        store.append([event])
+        queries.position(store.lab_of(deal) or "openai")
+        read_times.append(time.perf_counter() - t0)
+    r.add("append_read_p50_ms", statistics.median(read_times) * 1000, "ms")
     store.close()
 
 
@@ -237,10 +252,12 @@ def bench_baselines(r: Results, n: int, runs: int) -> None:
 
 def bench_rebuild(r: Results, n: int) -> None:
     from store.log import connect
+    from store.migrations import migrate
     from store.projections import rebuild_projections
 
     db = copy_db(n, "rebuild.duckdb")
     con = connect(db)
+    migrate(con)  # a cache made by an older schema gets the current one (untimed)
     t0 = time.perf_counter()
     con.execute("BEGIN TRANSACTION")
     rebuild_projections(con)

@@ -15,7 +15,8 @@ import duckdb
 
 
 def _peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+    """The process's own peak RSS: see _high_water_mb (ru_maxrss starts from the parent's)."""
+    return _high_water_mb()
 
 
 def import_raw(n: int, db: Path) -> dict[str, float]:

@@ -18,6 +18,9 @@ KINDS = tuple(k.value for k in DealKind)
 def resolve_deal_id(ctx: CommandContext, text: str) -> str:
     """A deal id from its full id, or a unique part of it; suggestions otherwise."""
     text = text.strip().lower().removeprefix("deal:")
+    if not (text.isascii() and text.isprintable()):
+        # Deal ids are ASCII letters, digits, - and _: nothing else can be part of one.
+        raise UserInputError(f"No deal is called {text!r}. /deals lists them.")
     if ctx.queries.store.lab_of(text) is not None:
         return text
     hits, total = ctx.queries.deal_ids_containing(text, limit=5)

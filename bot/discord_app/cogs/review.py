@@ -227,6 +227,10 @@ class EditModal(discord.ui.Modal):
         await report_error(interaction, error)
 
 
+# How long a feed notice made while the bot starts waits for the review cog to be loaded.
+NOTICE_WAIT_S = 30.0
+
+
 class DiscordNotifier:
     """The feed notifier while the bot runs: candidates and notices go to the review channel."""
 
@@ -238,9 +242,19 @@ class DiscordNotifier:
         return cog if isinstance(cog, ReviewCog) else None
 
     async def notify(self, text: str) -> None:
-        cog = self._cog()
+        cog = await self._cog_when_loaded()
         if cog is None or not await cog.post_notice(text):
             log.warning("feed notice: %s", text)
+
+    async def _cog_when_loaded(self) -> ReviewCog | None:
+        """The review cog; a feed polled as the bot starts may notice something before the
+        bot has loaded its cogs: the notice then waits for them a while, not to be lost."""
+        deadline = asyncio.get_running_loop().time() + NOTICE_WAIT_S
+        while (cog := self._cog()) is None and asyncio.get_running_loop().time() < deadline:
+            if self.bot.is_closed():  # shut down meanwhile: nobody will load it
+                return None
+            await asyncio.sleep(0.1)
+        return cog
 
     async def propose(self, candidates: Sequence[FoundCandidate]) -> None:
         cog = self._cog()
