@@ -220,11 +220,13 @@ class ComputewatchBot(commands.Bot):
         interaction: discord.Interaction,
         fn: Callable[..., T],
         *args: object,
+        ephemeral: bool = False,
         **kwargs: object,
     ) -> T:
         """A read for an interaction's answer: if it is slow (a busy store, a queue of reads),
-        the interaction is deferred in time and the answer follows (see timing.in_time)."""
-        return await in_time(interaction, self.read(fn, *args, **kwargs))
+        the interaction is deferred in time and the answer follows (see timing.in_time); a
+        private answer (`ephemeral`) is deferred privately."""
+        return await in_time(interaction, self.read(fn, *args, **kwargs), ephemeral=ephemeral)
 
     async def refresh_index(self) -> None:
         await asyncio.to_thread(

@@ -22,12 +22,17 @@ READ_THREADS = 4
 
 
 async def in_time(
-    interaction: discord.Interaction, work: Awaitable[T], *, update: bool = False
+    interaction: discord.Interaction,
+    work: Awaitable[T],
+    *,
+    update: bool = False,
+    ephemeral: bool = False,
 ) -> T:
     """Await `work` for an interaction's answer; if it is not done within DEFER_AFTER_S and the
     interaction has no response yet, defer it so that Discord still hears back in time: with
-    "thinking..." for a command (the answer then edits it), or silently for a button
-    (`update`: the answer then edits the message the button is on)."""
+    "thinking..." for a command (the answer then follows up; only its caller sees the
+    "thinking..." when `ephemeral`), or silently for a button (`update`: the answer then edits
+    the message the button is on)."""
     task = asyncio.ensure_future(work)
     if interaction.response.is_done():
         return await task
@@ -36,6 +41,8 @@ async def in_time(
         try:
             if update:
                 await interaction.response.defer()
+            elif ephemeral:
+                await interaction.response.defer(thinking=True, ephemeral=True)
             else:
                 await interaction.response.defer(thinking=True)
                 interaction.extras[DEFERRED_PUBLICLY] = True

@@ -8,6 +8,9 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 
+import pytest
+
+from bot.discord_app import timing
 from bot.discord_app.client import ComputewatchBot
 from bot.services import Services
 from events.envelope import NewEvent
@@ -26,6 +29,7 @@ from tests.e2e.discord_kit import (  # noqa: F401 - fixtures
 )
 from tests.fakediscord import (
     DEFAULT_USER_ID,
+    EPHEMERAL,
     CallbackType,
     FakeDiscord,
     InteractionRecord,
@@ -320,3 +324,27 @@ async def test_a_paginator_that_times_out_disables_its_buttons_and_keeps_its_pag
     assert buttons(first) and all(b.get("disabled") for b in buttons(first))
     assert first.embeds[0]["footer"]["text"] == page
     assert services.store.head == head
+
+
+# ---- Discord's 3 seconds, when the store is slow ---------------------------------------------
+
+
+async def test_a_slow_lookup_defers_the_preview_privately_and_the_update_still_writes(
+    server: FakeDiscord, services: Services, bot: ComputewatchBot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(timing, "DEFER_AFTER_S", 0.0)  # every read is "slow"
+    deal = services.store.deal_ids()[0]
+    version = services.store.stream_version(f"deal:{deal}")
+
+    command = await update(
+        server, "terms", {"deal": deal, "source_url": SOURCE, "capacity": "2.5 GW"}
+    )
+    preview = await command.wait_reply()
+    deferred = command.callbacks[0]
+    outcome = await confirm(server, command)
+
+    assert deferred.type == CallbackType.DEFERRED_CHANNEL_MESSAGE
+    assert deferred.data.get("flags", 0) & EPHEMERAL  # "thinking..." seen by the analyst only
+    assert preview.ephemeral and "DealTermsRevised" in preview.embeds[0]["description"]
+    assert outcome.startswith(f"Written as {ACTOR}")
+    assert services.store.stream_version(f"deal:{deal}") == version + 1

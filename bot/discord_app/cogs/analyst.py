@@ -76,6 +76,11 @@ async def confirm_and_write(
 
     view = ConfirmView(interaction.user.id, write, timeout=bot.view_timeout_s or CONFIRM_TIMEOUT_S)
     embeds = render_answer(preview(title, events, actor)).embeds
+    if interaction.response.is_done():  # a slow read before it was deferred (privately)
+        view.message = await interaction.followup.send(
+            embeds=embeds, view=view, ephemeral=True, wait=True
+        )
+        return
     response = await interaction.response.send_message(embeds=embeds, view=view, ephemeral=True)
     if isinstance(response.resource, discord.InteractionMessage):
         view.message = response.resource
@@ -232,10 +237,14 @@ class AnalystCog(commands.Cog, name="Analyst"):
         except ValueError:
             raise UserInputError(f"{event_id!r} is not an event id (a UUID, see /deal)") from None
         store = self.bot.services.store
-        target = await self.bot.read(store.get_event, target_id)
+        target = await self.bot.read_in_time(
+            interaction, store.get_event, target_id, ephemeral=True
+        )
         if target is None:
             raise UserInputError(f"No event has the id {target_id}.")
-        version = await self.bot.read(store.stream_version, target.stream_id)
+        version = await self.bot.read_in_time(
+            interaction, store.stream_version, target.stream_id, ephemeral=True
+        )
         event = build_event(
             stream_id=target.stream_id,
             payload_cls=EventRetracted,
@@ -273,9 +282,13 @@ class UpdateCog(
     ) -> None:
         self.bot.require_analyst(interaction)
         ctx = self.bot.services.context
-        deal_id = await self.bot.read(resolve_deal_id, ctx, deal)
+        deal_id = await self.bot.read_in_time(
+            interaction, resolve_deal_id, ctx, deal, ephemeral=True
+        )
         stream = f"deal:{deal_id}"
-        version = await self.bot.read(self.bot.services.store.stream_version, stream)
+        version = await self.bot.read_in_time(
+            interaction, self.bot.services.store.stream_version, stream, ephemeral=True
+        )
         event = build_event(
             stream_id=stream,
             payload_cls=payload_cls,
@@ -398,8 +411,12 @@ class UpdateCog(
         """Link two deals so that shared capacity counts once (analysts)"""
         self.bot.require_analyst(interaction)  # before any lookup: others learn nothing
         ctx = self.bot.services.context
-        other = await self.bot.read(resolve_deal_id, ctx, other_deal)
-        if other == await self.bot.read(resolve_deal_id, ctx, deal):
+        other = await self.bot.read_in_time(
+            interaction, resolve_deal_id, ctx, other_deal, ephemeral=True
+        )
+        if other == await self.bot.read_in_time(
+            interaction, resolve_deal_id, ctx, deal, ephemeral=True
+        ):
             raise UserInputError(
                 f"deal:{other} cannot be linked to itself; name the other deal in other_deal. "
                 "Nothing was written."
