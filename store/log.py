@@ -37,7 +37,6 @@ from store.errors import (
 )
 from store.migrations import migrate
 from store.projections import (
-    deals_after,
     projected_seq,
     rebuild_projections,
     rebuild_threshold,
@@ -196,9 +195,12 @@ SELECT seq, code, stream_id, detail, version FROM (
 ORDER BY seq, code
 LIMIT 1
 """
-# The deals an import touched (up to a limit: past it, the import rebuilds the read models).
-BULK_DEALS = """
-SELECT DISTINCT deal_id FROM events WHERE seq > $head AND deal_id IS NOT NULL LIMIT $limit
+# How many deals an import touched, counted up to a limit (past it, the import rebuilds the
+# read models instead of refreshing them).
+BULK_DEALS_COUNT = """
+SELECT count(*) FROM (
+    SELECT DISTINCT deal_id FROM events WHERE seq > $head AND deal_id IS NOT NULL LIMIT $limit
+)
 """
 # DuckDB's row group: the import inserts this many rows at a time (see _row_groups).
 ROW_GROUP_ROWS = 122_880
@@ -322,9 +324,7 @@ class EventStore:
         self._load_caches()
         # The read models fold the log up to here; after a crash they may lag the log.
         self._projected: int = projected_seq(self._con.cursor())
-        self._pending_deals: set[str] | None = None  # None: unknown, asked of the log
         self.catch_up()
-        self._pending_deals = set()  # caught up: from now on the appends say which
 
     # -- lifecycle ---------------------------------------------------------------------------
     def _load_caches(self) -> None:
@@ -335,9 +335,6 @@ class EventStore:
         cur = self._con.cursor()
         self._head: int = cur.execute(SELECT_HEAD).fetchone()[0]  # type: ignore[index]
         self._heads = StreamHeads(cur, cursor=self._log_cursor, folded=lambda: self._projected)
-        # dict-like .get(), as the append and import paths read them
-        self._versions = self._heads.versions
-        self._labs = self._heads.labs
 
     def close(self) -> None:
         with self._write_lock:
@@ -389,13 +386,8 @@ class EventStore:
         if after >= head:
             return
         cur = self._con.cursor()
-        deals = (
-            sorted(self._pending_deals)
-            if self._pending_deals is not None
-            else deals_after(cur, after)
-        )
         try:
-            self._project(cur, lambda: refresh_projections(cur, deals, after_seq=after), head)
+            self._project(cur, lambda: refresh_projections(cur, after_seq=after), head)
         except duckdb.Error:
             # A refresh that fails is a bug of ours; the log is intact, so fold it all again.
             log.exception("the read models failed to catch up from seq %d; rebuilding", after)
@@ -404,7 +396,6 @@ class EventStore:
             except duckdb.Error as exc:
                 raise StoreError(f"the read models cannot be brought up to date: {exc}") from exc
         self._projected = head
-        self._pending_deals = set()
 
     @staticmethod
     def _project(cur: duckdb.DuckDBPyConnection, fold: Callable[[], None], head: int) -> None:
@@ -533,12 +524,9 @@ class EventStore:
                     keys_planned[event.key] = event
             rows = [row for p in plans if isinstance(p, _Plan) for row in p.rows]
             if rows:
-                deal_ids = {str(r["deal_id"]) for r in rows if r["deal_id"]}
                 self._write(cur, rows, optimistic=optimistic)
                 self._heads.wrote(versions, labs, head)
                 self._head = head
-                if self._pending_deals is not None:
-                    self._pending_deals |= deal_ids
                 if self._head - self._projected >= CATCH_UP_AFTER_EVENTS:
                     self._catch_up_locked()
         finally:
@@ -798,11 +786,11 @@ class EventStore:
             rebuild_projections(cur)
             return
         limit = rebuild_threshold(cur) + 1
-        deals = [r[0] for r in cur.execute(BULK_DEALS, {"head": head, "limit": limit}).fetchall()]
-        if len(deals) >= limit:  # a large share of all deals: one rebuild is cheaper
+        touched = cur.execute(BULK_DEALS_COUNT, {"head": head, "limit": limit}).fetchone()[0]  # type: ignore[index]
+        if touched >= limit:  # a large share of all deals: one rebuild is cheaper
             rebuild_projections(cur)
         else:
-            refresh_projections(cur, sorted(deals), after_seq=head)
+            refresh_projections(cur, after_seq=head)
             set_checkpoint_to_head(cur)
 
     def _ensure_indexes(self, cur: duckdb.DuckDBPyConnection) -> None:
@@ -854,7 +842,7 @@ class EventStore:
             planned_here[key] = event
             stream = event.stream_id
             current = plan.versions.get(
-                stream, versions_so_far.get(stream, self._versions.get(stream, 0))
+                stream, versions_so_far.get(stream, self.stream_version(stream))
             )
             if event.expected_version is not None and event.expected_version != current:
                 raise ConcurrencyError(stream, event.expected_version, current)
@@ -901,7 +889,7 @@ class EventStore:
         payload = event.payload
         lab = None
         if deal_id is not None:
-            lab = plan.labs.get(deal_id) or labs_so_far.get(deal_id) or self._labs.get(deal_id)
+            lab = plan.labs.get(deal_id) or labs_so_far.get(deal_id) or self.lab_of(deal_id)
             if isinstance(payload, DealReported):
                 if current > 0:
                     raise InvalidEventError(
@@ -927,7 +915,7 @@ class EventStore:
             if payload.other_deal == deal_id:
                 raise InvalidEventError("a deal cannot be linked to itself")
             if not (
-                plan.versions.get(other) or versions_so_far.get(other) or self._versions.get(other)
+                plan.versions.get(other) or versions_so_far.get(other) or self.stream_version(other)
             ):
                 raise UnknownStreamError(f"deal {payload.other_deal} does not exist")
         if isinstance(payload, EventRetracted):

@@ -23,7 +23,7 @@ they touch (primary-key lookups), then takes one of two paths:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -58,8 +58,6 @@ SELECT_NEW_EVENTS = (
     + ", CASE WHEN source_url IS NOT NULL THEN hash(source_url) END AS source_hash "
     "FROM events WHERE seq > $after AND deal_id IS NOT NULL ORDER BY seq"
 )
-# The hash of each source URL, as the fold computes it (when the caller gives the new rows).
-SELECT_HASHES = "SELECT [hash(u) FOR u IN $urls::VARCHAR[]]"
 # The rows of the touched deals as they stand before the append.
 SELECT_DEAL_ROWS = "SELECT * FROM deal_state WHERE list_contains($deals::VARCHAR[], deal_id)"
 SELECT_LINKED = (
@@ -77,11 +75,6 @@ UPDATE_CHECKPOINT = "UPDATE projection_checkpoint SET seq = $seq WHERE projectio
 SET_CHECKPOINT_TO_HEAD = (
     "UPDATE projection_checkpoint SET seq = (SELECT coalesce(max(seq), 0) FROM events) "
     "WHERE projection = 'deal_state'"
-)
-# The deals that the events after a seq touch (a catch-up that was not told which).
-SELECT_DEALS_AFTER = (
-    "SELECT DISTINCT deal_id FROM events WHERE seq > $after AND deal_id IS NOT NULL "
-    "UNION SELECT link_other FROM events WHERE seq > $after AND link_other IS NOT NULL"
 )
 INSERT_DEAL_ROW = "INSERT INTO deal_state BY NAME SELECT {values}"
 UPDATE_DEAL_ROW = "UPDATE deal_state SET {assignments} WHERE deal_id = $deal_id"
@@ -298,29 +291,20 @@ class _Plan:
     changed: set[str] = field(default_factory=set)  # whose counting inputs changed
 
 
-def refresh_projections(
-    cur: duckdb.DuckDBPyConnection,
-    deal_ids: Sequence[str],
-    *,
-    after_seq: int,
-    rows: Sequence[Mapping[str, Any]] | None = None,
-) -> None:
+def refresh_projections(cur: duckdb.DuckDBPyConnection, *, after_seq: int) -> None:
     """Bring the maintained read models up to date with the events after seq `after_seq`.
 
     Call inside a transaction (the catch-up's, or an import's), with every event after
-    `after_seq` stored: every deal those events touch is in deal_ids. The caller moves the
-    checkpoint (UPDATE_CHECKPOINT) in the same transaction. `rows`, when given, are those
-    events as inserted (the events table's columns, in seq order): they need not be read back.
-    Works for any number of events; past a share of the table it rebuilds instead
-    (rebuild_projections).
+    `after_seq` stored; the caller moves the checkpoint (set_checkpoint) in the same
+    transaction. Works for any number of events; when they touch a large share of the deals it
+    rebuilds instead (rebuild_projections). A caller with very many events (an import) should
+    make that choice before (rebuild_threshold): the refresh reads every new event first.
     """
-    if not deal_ids:
-        return
-    if len(deal_ids) >= REBUILD_MIN_DEALS and len(deal_ids) > rebuild_threshold(cur):
-        rebuild_projections(cur)
-        return
-    plan = _plan(cur, after_seq, rows)
+    plan = _plan(cur, after_seq)
     if not plan.deals:
+        return
+    if len(plan.deals) >= REBUILD_MIN_DEALS and len(plan.deals) > rebuild_threshold(cur):
+        rebuild_projections(cur)
         return
     if _python_foldable(plan):
         _fold_in_python(cur, plan)
@@ -343,19 +327,10 @@ def refresh_projections(
     cur.execute(DROP_AROUND)
 
 
-def _plan(
-    cur: duckdb.DuckDBPyConnection, after_seq: int, rows: Sequence[Mapping[str, Any]] | None
-) -> _Plan:
-    if rows is None:
-        result = cur.execute(SELECT_NEW_EVENTS, {"after": after_seq})
-        names = [d[0] for d in result.description]
-        new = [dict(zip(names, r, strict=True)) for r in result.fetchall()]
-    else:
-        new = [{f: r[f] for f in NEW_EVENT_FIELDS} for r in rows if r["deal_id"] is not None]
-        urls = [r["source_url"] for r in rows if r["deal_id"] is not None]
-        hashes = cur.execute(SELECT_HASHES, {"urls": urls}).fetchone()[0]  # type: ignore[index]
-        for event, url, h in zip(new, urls, hashes, strict=True):
-            event["source_hash"] = h if url is not None else None
+def _plan(cur: duckdb.DuckDBPyConnection, after_seq: int) -> _Plan:
+    result = cur.execute(SELECT_NEW_EVENTS, {"after": after_seq})
+    names = [d[0] for d in result.description]
+    new = [dict(zip(names, r, strict=True)) for r in result.fetchall()]
     touched = {e["deal_id"] for e in new}
     link_others = []
     retraction_targets = []
@@ -575,8 +550,3 @@ def rebuild_threshold(cur: duckdb.DuckDBPyConnection) -> int:
     """How many touched deals make refresh_projections rebuild instead of merging."""
     existing = cur.execute(SELECT_DEAL_COUNT).fetchone()[0]  # type: ignore[index]
     return max(REBUILD_MIN_DEALS, int(REBUILD_SHARE * existing))
-
-
-def deals_after(cur: duckdb.DuckDBPyConnection, after_seq: int) -> list[str]:
-    """The deals whose read-model rows the events after `after_seq` may change."""
-    return sorted(r[0] for r in cur.execute(SELECT_DEALS_AFTER, {"after": after_seq}).fetchall())

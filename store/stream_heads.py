@@ -81,8 +81,6 @@ class StreamHeads:
         self._snapshot: _Snapshot | None = None
         self._taken = 0  # counts the snapshots dropped: one taken before a drop is not kept
         self._snapshot_now()
-        self.versions = _Versions(self)
-        self.labs = _Labs(self)
 
     # -- answers -----------------------------------------------------------------------------
     def head_of(self, stream_id: str) -> Head:
@@ -261,23 +259,3 @@ def _digest(deal: str) -> tuple[int, int]:
     # (a lone surrogate, which no stored id holds, must not raise: it is just not found)
     d = hashlib.md5(deal.encode(errors="surrogatepass")).digest()  # noqa: S324 - not security
     return int.from_bytes(d[:8], "little"), int.from_bytes(d[8:], "little")
-
-
-class _Versions:
-    """The `dict.get` the append path asks of a stream's version (absent: no event yet)."""
-
-    def __init__(self, heads: StreamHeads) -> None:
-        self._heads = heads
-
-    def get(self, stream_id: str, default: int | None = None) -> int | None:
-        return self._heads.head_of(stream_id)[0] or default
-
-
-class _Labs:
-    """The `dict.get` the append path asks of a deal's lab (absent: not reported)."""
-
-    def __init__(self, heads: StreamHeads) -> None:
-        self._heads = heads
-
-    def get(self, deal_id: str, default: str | None = None) -> str | None:
-        return self._heads.head_of(f"deal:{deal_id}")[1] or default

@@ -4,7 +4,7 @@ with the fold of the log, after histories with back-dated events, retractions an
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,9 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import store.log as store_log
 from events.envelope import NewEvent, RecordedEvent
-from store import projections
 from store.clock import ManualClock
 from store.log import EventStore
 from store.migrations import bundled_migrations, migrate
@@ -233,7 +231,6 @@ STATE_ROWS = (
     "FROM deal_state ORDER BY deal_id"
 )
 LINK_ROWS = "SELECT * FROM deal_link_events ORDER BY event_id"
-NEW_ROWS = "SELECT * FROM events WHERE seq > $after ORDER BY seq"
 
 
 def draw_rich_event(
@@ -333,34 +330,12 @@ def append_rich_history(data: st.DataObject, store: EventStore, clock: ManualClo
             store.catch_up()
 
 
-def refresh_given_rows(
-    cur: duckdb.DuckDBPyConnection, deal_ids: Sequence[str], *, after_seq: int
-) -> None:
-    """The refresh as an append that hands over the rows it inserted (refresh's `rows`)."""
-    result = cur.execute(NEW_ROWS, {"after": after_seq})
-    names = [d[0] for d in result.description]  # type: ignore[union-attr]
-    rows = [dict(zip(names, r, strict=True)) for r in result.fetchall()]
-    projections.refresh_projections(cur, deal_ids, after_seq=after_seq, rows=rows)
-
-
-@contextmanager
-def refreshing(given_rows: bool) -> Iterator[None]:
-    """The store's appends refresh with the rows given, or reading them back from the log."""
-    original = store_log.refresh_projections
-    store_log.refresh_projections = refresh_given_rows if given_rows else original  # type: ignore[assignment]
-    try:
-        yield
-    finally:
-        store_log.refresh_projections = original  # type: ignore[assignment]
-
-
-@pytest.mark.parametrize("given_rows", [False, True], ids=["rows read back", "rows given"])
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_the_maintained_read_models_equal_a_rebuild_after_any_history(
-    given_rows: bool, data: st.DataObject
+    data: st.DataObject,
 ) -> None:
-    with tempfile.TemporaryDirectory() as directory, refreshing(given_rows):
+    with tempfile.TemporaryDirectory() as directory:
         clock = manual_clock()
         with EventStore(Path(directory) / "log.duckdb", clock=clock) as store:
             append_rich_history(data, store, clock)
