@@ -56,6 +56,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="import the valid lines even if some are invalid",
     )
+    imp.add_argument(
+        "--workers",
+        type=_positive_int,
+        metavar="N",
+        help="processes that parse the file (default: one per core for a file over 16 MB)",
+    )
 
     exp = sub.add_parser("export", help="export the log as JSONL and Parquet")
     exp.add_argument("dir", type=Path)
@@ -95,6 +101,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_feed_parsers(sub)
     return parser
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} is not at least 1")
+    return value
 
 
 def _add_feed_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -186,6 +202,7 @@ def cmd_import(args: argparse.Namespace, settings: Settings, db: Path) -> int:
             args.file,
             skip_invalid=args.skip_invalid,
             progress=lambda lines: bar.update(task, completed=lines),
+            workers=args.workers,
         )
     for rejected in report.rejected[:50]:
         print(f"line {rejected.line}: {rejected.reason}", file=sys.stderr)

@@ -9,17 +9,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
-from pydantic import ValidationError
 
 from events.envelope import NewEvent
-from events.errors import DomainError
 from store.errors import StoreError
+from store.event_file import BLOCK_LINES, Rejected, parsed_blocks, printable, read_events
 from store.log import EventStore, ImportRefusedError
-from store.rows import stage_events
 
-# Events validated and staged at a time: the import holds one chunk in memory, whatever the
-# size of the file (all chunks go into the one transaction of the import).
-IMPORT_CHUNK = 20_000
+__all__ = ["ImportReport", "Rejected", "export_events", "import_events", "read_events"]
+
 # Batches of the fallback of --skip-invalid when the log refuses events (see import_events).
 IMPORT_BATCH = 5_000
 EXPORT_PARQUET = "COPY (SELECT * FROM events ORDER BY seq) TO $path (FORMAT parquet)"
@@ -29,12 +26,6 @@ EXPORT_PARQUET_BY_MONTH = (
     "COPY (SELECT *, strftime(occurred_at, '%Y-%m') AS month FROM events ORDER BY seq) "
     "TO $path (FORMAT parquet, PARTITION_BY (month), OVERWRITE_OR_IGNORE true)"
 )
-
-
-@dataclass(frozen=True)
-class Rejected:
-    line: int
-    reason: str
 
 
 @dataclass
@@ -48,47 +39,6 @@ class ImportReport:
     written: bool = False
 
 
-def _reason(exc: Exception) -> str:
-    if isinstance(exc, ValidationError):
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "event"
-        more = f" (+{exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-        return _printable(f"{where}: {first['msg']}{more}")
-    return _printable(str(exc))
-
-
-def _printable(text: str) -> str:
-    """Reasons quote keys and values of the file: escape control characters (a terminal would
-    obey them) and lone surrogates (which no terminal can print)."""
-    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
-
-
-def read_events(path: Path) -> Iterator[tuple[int, NewEvent | Rejected]]:
-    """Each non-blank line of a JSONL file as an event, or the reason it is not one."""
-    # utf-8-sig: a byte order mark (as some Windows editors save) is not part of the first line.
-    with path.open("r", encoding="utf-8-sig", errors="strict") as fh:
-        number = 0
-        while True:
-            try:
-                line = fh.readline()
-            except UnicodeDecodeError as exc:
-                yield number + 1, Rejected(number + 1, f"not UTF-8 text: {exc.reason}")
-                return
-            if not line:
-                return
-            number += 1
-            if not line.strip():
-                continue
-            try:
-                yield number, NewEvent.from_json_dict(json.loads(line))
-            except json.JSONDecodeError as exc:
-                yield number, Rejected(number, f"not JSON: {exc.msg} at column {exc.colno}")
-            except RecursionError:  # json.loads recurses once per [ or {
-                yield number, Rejected(number, "nested too deeply (more than ~900 [ or { levels)")
-            except (ValidationError, DomainError, ValueError, TypeError) as exc:
-                yield number, Rejected(number, _reason(exc))
-
-
 class _InvalidLines(Exception):
     """Raised by the chunks of an import when the file has invalid lines: nothing is written."""
 
@@ -99,6 +49,8 @@ def import_events(
     *,
     skip_invalid: bool = False,
     progress: Callable[[int], None] | None = None,
+    workers: int | None = None,
+    block_lines: int = BLOCK_LINES,
 ) -> ImportReport:
     """Import a JSONL file of events: all of it, in one transaction, or nothing.
 
@@ -110,7 +62,9 @@ def import_events(
     with its line, and nothing is imported; with skip_invalid the events are then appended in
     batches instead, and the refused ones reported one by one. An import that is interrupted
     writes nothing; running it again imports the file (events whose idempotency key is stored
-    count as already present). progress(n) says that n lines have been read.
+    count as already present). progress(n) says that n lines have been read. A large file is
+    parsed by `workers` processes (by default one per core), block_lines lines at a time (see
+    event_file.parsed_blocks).
     """
     report = ImportReport()
     lines = array("q")  # the line of every event staged, in order: the import's positions
@@ -118,32 +72,23 @@ def import_events(
     def chunks() -> Iterator[pa.Table]:
         report.rejected.clear()
         del lines[:]
-        batch: list[NewEvent] = []
-        for number, item in read_events(path):
-            report.lines = number
-            if isinstance(item, Rejected):
-                report.rejected.append(item)
-            elif skip_invalid or not report.rejected:  # else nothing will be written
-                batch.append(item)
-                lines.append(number)
-                if len(batch) >= IMPORT_CHUNK:
-                    yield stage_events(batch)
-                    batch = []
-                    if progress:
-                        progress(number)
+        for block in parsed_blocks(path, workers=workers, block_lines=block_lines):
+            report.lines = block.last_line
+            report.rejected.extend(block.rejected)
+            if block.staged is not None and (skip_invalid or not report.rejected):
+                lines.extend(block.event_lines)  # else nothing will be written
+                yield block.staged
+            if progress:
+                progress(block.last_line)
         if report.rejected and not skip_invalid:
             raise _InvalidLines
-        if batch:
-            yield stage_events(batch)
-        if progress:
-            progress(report.lines)
 
     try:
         result = store.import_chunks(chunks)
     except _InvalidLines:
         return report
     except ImportRefusedError as exc:
-        refused = Rejected(lines[exc.position], _printable(str(exc.error)))
+        refused = Rejected(lines[exc.position], printable(str(exc.error)))
         if not skip_invalid:
             report.rejected.append(refused)
             return report
@@ -171,7 +116,7 @@ def _append_in_batches(
                 try:
                     one = store.append([event])
                 except StoreError as exc:
-                    reason = _printable(str(exc))
+                    reason = printable(str(exc))
                     report.rejected.append(Rejected(lines_of[event.event_id], reason))
                     continue
                 report.new += len(one.recorded)
