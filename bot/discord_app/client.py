@@ -229,8 +229,17 @@ class ComputewatchBot(commands.Bot):
         return await in_time(interaction, self.read(fn, *args, **kwargs), ephemeral=ephemeral)
 
     async def refresh_index(self) -> None:
+        """Read autocomplete's index from the store (on start-up: ~0.13 s at 1M events)."""
         await asyncio.to_thread(
             self.index.refresh, self.services.store, self.services.context.registry
+        )
+
+    async def catch_up_index(self) -> None:
+        """Have autocomplete offer what was written since it last looked (after the bot's own
+        write: its new deals and labs, and what the HTTP API beside it wrote meanwhile): only
+        those events are read, not every deal id (0.13 s at 1M events)."""
+        await asyncio.to_thread(
+            self.index.catch_up, self.services.store, self.services.context.registry
         )
 
     async def run_command(self, name: str, raw: dict[str, str | list[str] | None]) -> Answer:

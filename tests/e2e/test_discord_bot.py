@@ -18,7 +18,7 @@ from bot.formats import gw, usd
 from bot.runner import serve
 from bot.services import Services
 from events.envelope import NewEvent
-from events.payloads import DealStatusChanged
+from events.payloads import DealReported, DealStatusChanged
 from store.queries import Position
 from tests.e2e.discord_kit import (  # noqa: F401 - fixtures
     ANALYST_ROLE_ID,
@@ -214,6 +214,34 @@ async def test_analyst_records_a_deal_through_the_form_and_confirmation(
     assert event.source_url == SOURCE
     assert "Written as" in submit.replies[0].content
     assert new in bot.index.deal_ids  # autocomplete sees it at once
+    offered = await server.autocomplete("deal", {"id": new}, focused="id")
+    assert offered[0]["value"] == new
+
+
+async def test_a_deal_written_by_others_is_offered_after_the_next_analyst_write(
+    server: FakeDiscord, services: Services, bot: ComputewatchBot
+) -> None:
+    # As the HTTP API beside the bot writes: the bot's index does not see it at once.
+    await bot.store.append(
+        [
+            NewEvent(
+                stream_id="deal:written-by-the-api",
+                payload=DealReported(
+                    lab="amazon", kind="owned_build", status="signed", title="An API write"
+                ),
+                occurred_at=services.context.clock.now(),
+                actor="api",
+                source_url=SOURCE,
+            )
+        ]
+    )
+
+    await record_through_the_form(server, "google:provider")
+
+    deals = await server.autocomplete("deal", {"id": "written-by-the"}, focused="id")
+    labs = await server.autocomplete("position", {"lab": "amazon"}, focused="lab")
+    assert [c["value"] for c in deals] == ["written-by-the-api"]
+    assert "amazon" in [c["value"] for c in labs]
 
 
 async def test_non_analyst_is_refused_and_nothing_is_written(

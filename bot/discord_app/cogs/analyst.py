@@ -64,7 +64,7 @@ async def confirm_and_write(
             )
         except StoreError as exc:
             return f"Not written: {exc}"
-        await bot.refresh_index()
+        await bot.catch_up_index()
         if result.all_duplicates:
             return "Already in the log: nothing new was written."
         lines = [

@@ -389,7 +389,7 @@ class ReviewCog(commands.Cog, name="Review"):
         if action != "accept":
             log.info("%s rejected %s", actor, stream_id)
             return "rejected; no deal event was written."
-        await self.bot.refresh_index()
+        await self.bot.catch_up_index()
         written = [e.type for e in result.events if e.stream_id != stream_id]
         return (
             f"{result.action.replace('_', ' ')} of deal `{result.deal_id}` "
