@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Container, Sequence
 from datetime import UTC, datetime, time
 
 from pydantic import ValidationError
@@ -93,14 +93,14 @@ def parse_occurred_at(text: str | None, now: datetime) -> datetime:
 
 
 def new_deal_id(
-    lab: str, counterparties: Sequence[Counterparty], kind: str, year: int, taken: Iterable[str]
+    lab: str, counterparties: Sequence[Counterparty], kind: str, year: int, taken: Container[str]
 ) -> str:
-    """A readable, unused deal id: <lab>-<first counterparty or kind>-<year>[-n]."""
+    """A readable, unused deal id: <lab>-<first counterparty or kind>-<year>[-n] (taken: the
+    autocomplete index's ids, looked up by bisection instead of copied into a set)."""
     other = counterparties[0].party if counterparties else kind.replace("_", "-")
     base = re.sub(r"[^a-z0-9]+", "-", f"{lab}-{other}-{year}".lower()).strip("-")[:110]
-    used = set(taken)
     candidate, n = base, 2
-    while candidate in used:
+    while candidate in taken:
         candidate, n = f"{base}-{n}", n + 1
     return candidate
 

@@ -42,14 +42,16 @@ class DealIds:
         starts = np.concatenate(([0], np.cumsum(lengths[:-1]))) if ids else lengths
         return cls(ids, "\n".join(ids), starts)
 
-    def has(self, deal_id: str) -> bool:
+    def __contains__(self, deal_id: object) -> bool:
+        if not isinstance(deal_id, str):
+            return False
         i = bisect.bisect_left(self.ids, deal_id)
         return i < len(self.ids) and self.ids[i] == deal_id
 
     def with_ids(self, new: Iterable[str]) -> DealIds:
         """These ids and the new ones (self if none is new): a few are inserted into copies,
         which costs a copy of the list and of the text instead of sorting and joining anew."""
-        added = sorted({d for d in new if not self.has(d)})
+        added = sorted({d for d in new if d not in self})
         if len(added) > INSERT_AT_MOST:
             return DealIds.of([*self.ids, *added])
         merged = self

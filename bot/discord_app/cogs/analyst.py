@@ -156,7 +156,7 @@ class RecordModal(discord.ui.Modal):
             "title": self.deal_title or "untitled",
         }
         deal_id = new_deal_id(
-            self.lab, counterparties, self.kind.value, occurred_at.year, bot.index.deal_ids
+            self.lab, counterparties, self.kind.value, occurred_at.year, bot.index.deals
         )
         event = build_event(
             stream_id=f"deal:{deal_id}",
