@@ -119,6 +119,7 @@ def bench_import(r: Results, n: int, runs: int) -> None:
     r.add("import_cli_ratio_to_raw", raw_s / cli["seconds"], "ratio")
     r.add("import_cli_events_per_s", store[0]["imported"] / cli["seconds"], "events/s")
     r.add("import_cli_peak_mb", cli["peak_mb"], "MB")
+    r.add("import_cli_worker_peak_mb", cli["worker_peak_mb"], "MB")
 
 
 def _status_event(stream: str, version: int, day: int) -> Any:

@@ -73,7 +73,10 @@ def import_cli(n: int, db: Path) -> dict[str, float]:
     seconds = time.perf_counter() - t0
     if status != 0:
         raise SystemExit(f"computewatch import failed with status {status}")
-    return {"seconds": seconds, "peak_mb": _peak_mb()}
+    # The parsing workers are spawned (a new interpreter, not a fork): ru_maxrss of the
+    # children is the peak of the largest of them alone.
+    workers_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return {"seconds": seconds, "peak_mb": _peak_mb(), "worker_peak_mb": workers_mb}
 
 
 def positions(db: Path) -> dict[str, float]:
