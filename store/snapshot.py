@@ -3,8 +3,9 @@
 Why a copy: DuckDB refuses a second, differently configured open of a file this process already
 holds, and the writer's instance cannot be locked down for the sandbox (export needs COPY ... TO,
 which `enable_external_access = false` forbids). So the sandbox reads a snapshot file instead:
-under the store's write lock we CHECKPOINT (the WAL is folded into the main file) and copy the
-file; outside the lock the copy is opened read-only and atomically renamed to
+under the store's write lock we CHECKPOINT (the WAL is folded into the main file), then copy the
+file while appends go on into the WAL (see SnapshotSql._copy); the copy is opened read-only and
+atomically renamed to
 `<db>.snapshot.duckdb`, which other processes may open read-only too.
 
 DuckDB limitation met here (DuckDB 2.0): connections are cached per path inside a process, so
@@ -38,6 +39,14 @@ SELECT_SNAPSHOT_HEAD = "SELECT coalesce(max(seq), 0) AS head FROM events"
 SNAPSHOT_SUFFIX = ".snapshot.duckdb"
 _TMP_MARK = ".tmp-"
 _COPY_CHUNK = 8 << 20
+# DuckDB's file starts with its main header and two database headers (4 KiB each); a
+# checkpoint writes one of the database headers. Unchanged after a copy: no checkpoint happened.
+_HEADERS_BYTES = 3 * 4096
+# While a snapshot is copied: no automatic checkpoint at any WAL size.
+_NO_AUTOMATIC_CHECKPOINT = {
+    "checkpoint_threshold": "1000TB",
+    "auto_checkpoint_skip_wal_threshold": str(2**62),
+}
 
 # POSIX record locks, DuckDB's guard against a second writer, belong to the process and are all
 # released when it closes *any* descriptor of the file: a copy that opened and closed the file
@@ -75,8 +84,8 @@ class SnapshotSql:
 
     `refresh()` brings the snapshot up to the store's head; `run()` answers from the current
     snapshot, refreshing it first when the log has moved on (so a reader sees its own writes).
-    The snapshot costs a copy of the database file on disk and, per refresh, a checkpoint plus a
-    file copy made while appends wait (milliseconds for the bundled ledger, longer for big logs).
+    The snapshot costs a copy of the database file on disk and, per refresh, a checkpoint (which
+    appends wait for) and a copy of the file (which they do not).
     """
 
     def __init__(
@@ -169,12 +178,32 @@ class SnapshotSql:
         self.close()
 
     def _copy(self, tmp: Path) -> int:
-        # Holding the write lock keeps every commit (and so every automatic checkpoint) out while
-        # the file is copied; reads on the writer's connection do not touch the file.
+        """Copy the store's file as of a checkpoint made now; the seq it holds.
+
+        Appends wait only for the checkpoint: while the file is copied they commit into the
+        WAL, because DuckDB changes the database file only when it checkpoints (blocks a large
+        insert writes ahead of its commit are blocks that the checkpointed state does not use,
+        as a crash must find them) and automatic checkpoints are held off meanwhile. Should a
+        checkpoint happen anyway (the store closing), the file's headers change: the copy is
+        then made again with appends waiting."""
+        fd = _source_descriptor(self.store)
         with self.store._write_lock:  # noqa: SLF001 - store-internal: the writer's own lock
+            cur = self.store.cursor()  # (the read models catch up first)
+            cur.execute(CHECKPOINT)
+            expected = self.store.head
+            headers = os.pread(fd, _HEADERS_BYTES, 0)
+            held = _hold_checkpoints(cur)
+        try:
+            _copy_open_file(fd, tmp)
+        finally:
+            _release_checkpoints(cur, held)
+        if os.pread(fd, _HEADERS_BYTES, 0) == headers:
+            return expected
+        log.info("the database checkpointed while the SQL snapshot was copied; copying again")
+        with self.store._write_lock:  # noqa: SLF001
             self.store.cursor().execute(CHECKPOINT)
             expected = self.store.head
-            _copy_open_file(_source_descriptor(self.store), tmp)
+            _copy_open_file(fd, tmp)
         return expected
 
     def _install(self, generation: _Generation) -> None:
@@ -203,6 +232,23 @@ class SnapshotSql:
         for leftover in self.path.parent.glob(f"{self.path.name}{_TMP_MARK}*"):
             with contextlib.suppress(OSError):
                 leftover.unlink()
+
+
+def _hold_checkpoints(cur: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    """Stop DuckDB's automatic checkpoints (it checkpoints at a commit that makes the WAL large,
+    or instead of logging a large commit); the settings as they were."""
+    held = {}
+    for name, value in _NO_AUTOMATIC_CHECKPOINT.items():
+        held[name] = str(
+            cur.execute("SELECT current_setting($name)", {"name": name}).fetchall()[0][0]
+        )
+        cur.execute(f"SET {name} = '{value}'")
+    return held
+
+
+def _release_checkpoints(cur: duckdb.DuckDBPyConnection, held: dict[str, str]) -> None:
+    for name in held:
+        cur.execute(f"RESET {name}")
 
 
 def _source_descriptor(store: EventStore) -> int:
