@@ -148,7 +148,7 @@ def parsed_blocks(
             if broken:
                 yield parse_block(lines)
                 continue
-            pending.append((lines, pool.submit(parse_block, lines)))
+            pending.append((lines, _submit(pool, lines)))
             while len(pending) > workers or (pending and pending[0][1].done()):
                 block, broken = _result(*pending.popleft())
                 yield block
@@ -174,14 +174,25 @@ def _exit_with_parent() -> None:
     threading.Thread(target=watch, name="computewatch-parent-watch", daemon=True).start()
 
 
+def _submit(pool: ProcessPoolExecutor, lines: Lines) -> Future[Block]:
+    """The block sent to a worker; a future that failed as a broken pool would if no worker
+    can be started (no process or semaphore to be had, say)."""
+    try:
+        return pool.submit(parse_block, lines)
+    except (OSError, RuntimeError) as exc:  # BrokenProcessPool is a RuntimeError too
+        failed: Future[Block] = Future()
+        failed.set_exception(BrokenProcessPool(f"no parsing worker could start: {exc}"))
+        return failed
+
+
 def _result(lines: Lines, future: Future[Block]) -> tuple[Block, bool]:
     """A worker's block, or (when the workers could not start or died) the block parsed here;
     and whether the pool is broken."""
     try:
         return future.result(), False
-    except BrokenProcessPool:
+    except BrokenProcessPool as exc:
         # A script without the `if __name__ == "__main__":` guard cannot start spawned workers.
-        log.warning("the parsing workers stopped; parsing the rest of the file in this process")
+        log.warning("%s; parsing the rest of the file in this process", exc)
         return parse_block(lines), True
 
 

@@ -4,12 +4,14 @@ the importing process, bad lines included; a killed import leaves no worker behi
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import subprocess
 import sys
 import textwrap
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -166,3 +168,21 @@ def test_workers_must_be_a_whole_number_of_at_least_one(tmp_path: Path) -> None:
     assert "--workers: 0 is not at least 1" in refused.stderr
     assert "--workers: 'two' is not a whole number" in words.stderr
     assert not (tmp_path / "t.duckdb").exists()
+
+
+def test_when_no_worker_can_start_the_file_is_parsed_here(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "events.jsonl"
+    total = write_events(path, deals=5, extra_per_deal=2)
+
+    def no_process(*args: object, **kwargs: object) -> None:
+        raise OSError(24, "Too many open files")
+
+    monkeypatch.setattr(ProcessPoolExecutor, "submit", no_process)
+    with caplog.at_level(logging.WARNING, logger="store.event_file"):
+        report = import_with(path, tmp_path / "t.duckdb", workers=2)
+
+    assert report.new == total
+    assert "no parsing worker could start" in caplog.text
+    assert len(stored(tmp_path / "t.duckdb")) == total
