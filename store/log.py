@@ -841,9 +841,11 @@ class EventStore:
                 continue
             planned_here[key] = event
             stream = event.stream_id
-            current = plan.versions.get(
-                stream, versions_so_far.get(stream, self.stream_version(stream))
-            )
+            current = plan.versions.get(stream)
+            if current is None:
+                current = versions_so_far.get(stream)
+            if current is None:  # the store's head of the stream, looked up once an event
+                current = self.stream_version(stream)
             if event.expected_version is not None and event.expected_version != current:
                 raise ConcurrencyError(stream, event.expected_version, current)
             if event.occurred_at > now + FUTURE_TOLERANCE:  # type: ignore[operator]
