@@ -137,8 +137,14 @@ class ConfirmView(OwnedView):
         self.value = True
         self.disable()
         self.stop()
-        outcome = await self.action(interaction)
-        await interaction.response.edit_message(content=outcome, view=None)
+        # The write waits for the writer (a group commit, a snapshot's checkpoint): if it is
+        # slow, the click is acknowledged in time and the preview is edited once it is done,
+        # instead of Discord failing the click of a write that went through.
+        outcome = await in_time(interaction, self.action(interaction), update=True)
+        if interaction.response.is_done():
+            await interaction.edit_original_response(content=outcome, view=None)
+        else:
+            await interaction.response.edit_message(content=outcome, view=None)
 
     @discord.ui.button(
         label="Cancel", style=discord.ButtonStyle.secondary, custom_id="cw:confirm:no"

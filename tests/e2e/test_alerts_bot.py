@@ -4,6 +4,7 @@ Discord, with a controlled clock."""
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 
 from bot import Settings, create_bot
 from bot.commands.registry import run_command_line
+from bot.discord_app import timing
 from bot.discord_app.client import ComputewatchBot
 from bot.discord_app.cogs.jobs import JobsCog
 from bot.render import render_text
@@ -22,7 +24,7 @@ from store.clock import ManualClock
 from store.log import EventStore
 from tests.e2e.conftest import CHANNEL_ID, DIGEST_CHANNEL_ID, MANAGER_ROLE_ID
 from tests.factories import make_deal_reported
-from tests.fakediscord import DEFAULT_USER_ID, EPHEMERAL, FakeDiscord, running
+from tests.fakediscord import DEFAULT_USER_ID, EPHEMERAL, CallbackType, FakeDiscord, running
 
 START = datetime(2026, 3, 2, 10, tzinfo=UTC)
 ANALYST = [MANAGER_ROLE_ID]  # Manage Server counts as analyst (client.is_analyst)
@@ -191,3 +193,39 @@ async def test_anyone_lists_alerts_and_an_analyst_removes_one(
     assert removed.embeds[0]["title"] == "Alert openai-1 removed"
     assert alert_writes(services) == ["AlertRuleAdded", "AlertRuleRemoved"]
     assert console.startswith("Alerts (0)")
+
+
+async def test_an_alert_added_while_the_writer_is_busy_is_acknowledged_in_time(
+    fake_discord: FakeDiscord,
+    services: Services,
+    bot: ComputewatchBot,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(timing, "DEFER_AFTER_S", 0.05)
+    writer_busy, release = threading.Event(), threading.Event()
+
+    def hold_the_writer() -> None:  # as a checkpoint or a long import holds it
+        with services.store._write_lock:
+            writer_busy.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=hold_the_writer)
+    holder.start()
+    writer_busy.wait(5)
+    try:
+        record = await fake_discord.invoke_command(
+            "alert",
+            {"lab": "openai", "metric": "committed_gw", "threshold": ">= 5"},
+            subcommand="add",
+            roles=ANALYST,
+            channel_id=CHANNEL_ID,
+        )
+        assert (await record.wait_response()).type == CallbackType.DEFERRED_CHANNEL_MESSAGE
+        assert alert_writes(services) == []  # acknowledged while the write still waited
+    finally:
+        release.set()
+        await asyncio.to_thread(holder.join)
+
+    reply = await record.wait_reply()
+    assert alert_writes(services) == ["AlertRuleAdded"]
+    assert "openai" in reply.embeds[0]["title"].lower()

@@ -13,6 +13,7 @@ import pytest
 
 from bot.commands.positions import format_metric, metric_value
 from bot.commands.registry import run_command
+from bot.discord_app import timing
 from bot.discord_app.client import ComputewatchBot
 from bot.formats import gw, usd
 from bot.runner import serve
@@ -216,6 +217,48 @@ async def test_analyst_records_a_deal_through_the_form_and_confirmation(
     assert new in bot.index.deal_ids  # autocomplete sees it at once
     offered = await server.autocomplete("deal", {"id": new}, focused="id")
     assert offered[0]["value"] == new
+
+
+async def test_a_slow_write_after_confirm_is_acknowledged_in_time_then_shown(
+    server: FakeDiscord, services: Services, bot: ComputewatchBot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = services.store.head
+    command = await open_record_form(server, roles=[ANALYST_ROLE_ID])
+    await command.wait_response()
+    submit = await server.submit_modal(
+        command,
+        {
+            "Counterparties": "google:provider",
+            "Capacity (MW)": "1 GW",
+            "Date (YYYY-MM-DD)": "2025-06-01",
+            "Source URL": SOURCE,
+        },
+        roles=[ANALYST_ROLE_ID],
+    )
+    preview = await submit.wait_reply()
+    monkeypatch.setattr(timing, "DEFER_AFTER_S", 0.05)
+    writer_busy, release = threading.Event(), threading.Event()
+
+    def hold_the_writer() -> None:  # as a checkpoint or a long import holds it
+        with services.store._write_lock:
+            writer_busy.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=hold_the_writer)
+    holder.start()
+    writer_busy.wait(5)
+    try:
+        confirm = await server.click(
+            submit, custom_id(preview, "cw:confirm:yes"), roles=[ANALYST_ROLE_ID]
+        )
+        assert (await confirm.wait_response()).type == CallbackType.DEFERRED_UPDATE_MESSAGE
+        assert services.store.head == before  # acknowledged while the write still waited
+    finally:
+        release.set()
+        await asyncio.to_thread(holder.join)
+
+    await server.wait_until(lambda: "Written as" in (submit.replies[0].content or ""))
+    assert services.store.head == before + 1
 
 
 async def test_a_deal_written_by_others_is_offered_after_the_next_analyst_write(

@@ -68,10 +68,16 @@ async def confirm(
 ) -> str:
     """Click Confirm on the command's preview; the outcome the preview is replaced with."""
     preview = await command.wait_reply()
+    edits = preview.edits
     click = await server.click(
         command, custom_id(preview, "cw:confirm:yes"), user=user, roles=ANALYST
     )
-    assert (await click.wait_response()).type == CallbackType.UPDATE_MESSAGE
+    # The preview is replaced at once, or (a slow write, deferred in time) once it is done.
+    assert (await click.wait_response()).type in (
+        CallbackType.UPDATE_MESSAGE,
+        CallbackType.DEFERRED_UPDATE_MESSAGE,
+    )
+    await server.wait_until(lambda: preview.edits > edits)
     return command.replies[0].content
 
 

@@ -21,6 +21,7 @@ from bot.alerts import (
 )
 from bot.discord_app.cogs.queries import send_answer
 from bot.discord_app.drafts import actor_of
+from bot.discord_app.timing import in_time
 
 if TYPE_CHECKING:
     from bot.discord_app.client import ComputewatchBot
@@ -53,13 +54,17 @@ class AlertsCog(
         self.bot.require_analyst(interaction)
         ctx = self.bot.services.context
         spec = parse_rule(ctx.registry, lab, metric, threshold)
-        answer = await add_rule(
-            self.bot.store,
-            ctx.registry,
-            spec,
-            channel_id=str(interaction.channel_id),
-            actor=actor_of(interaction.user.id),
-            now=ctx.clock.now(),
+        # A write waits for the writer (and the answer reads the figure): deferred if slow.
+        answer = await in_time(
+            interaction,
+            add_rule(
+                self.bot.store,
+                ctx.registry,
+                spec,
+                channel_id=str(interaction.channel_id),
+                actor=actor_of(interaction.user.id),
+                now=ctx.clock.now(),
+            ),
         )
         await send_answer(self.bot, interaction, answer)
 
@@ -69,7 +74,9 @@ class AlertsCog(
         """The alerts in force, with the figure each watches now"""
         ctx = self.bot.services.context
         slug = parse_lab_or_any(ctx.registry, lab) if lab else None
-        answer = await self.bot.read(alerts_answer, ctx.queries, ctx.registry, lab=slug)
+        answer = await self.bot.read_in_time(
+            interaction, alerts_answer, ctx.queries, ctx.registry, lab=slug
+        )
         await send_answer(self.bot, interaction, answer)
 
     @app_commands.command(name="remove")
@@ -78,12 +85,15 @@ class AlertsCog(
         """Stop an alert (analysts)"""
         self.bot.require_analyst(interaction)
         ctx = self.bot.services.context
-        answer = await remove_rule(
-            self.bot.store,
-            ctx.registry,
-            id,
-            actor=actor_of(interaction.user.id),
-            now=ctx.clock.now(),
+        answer = await in_time(
+            interaction,
+            remove_rule(
+                self.bot.store,
+                ctx.registry,
+                id,
+                actor=actor_of(interaction.user.id),
+                now=ctx.clock.now(),
+            ),
         )
         await send_answer(self.bot, interaction, answer)
 
