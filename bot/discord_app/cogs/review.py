@@ -347,17 +347,19 @@ class ReviewCog(commands.Cog, name="Review"):
     async def on_click(self, interaction: discord.Interaction, action: str, stream_id: str) -> None:
         """A button of a review message: analysts only; a decided candidate stays decided."""
         self.bot.require_analyst(interaction)
+        if action != "edit":  # the review message itself shows the decision: acknowledged now,
+            await interaction.response.defer()  # before a read that may wait for the writer
         record = await self.bot.read(review.load_candidate, self.bot.services.store, stream_id)
         if record.decision is not None:
-            await interaction.response.defer()
+            if not interaction.response.is_done():
+                await interaction.response.defer()
             await interaction.edit_original_response(
                 content=decision_content(record.decision), view=None
             )
             raise review.ReviewError(already_decided(record.decision))
-        if action == "edit":
+        if action == "edit":  # a form must be the first response: no deferring before it
             await interaction.response.send_modal(EditModal(self, record, interaction.message))
             return
-        await interaction.response.defer()  # the review message itself shows the decision
         await self.decide(interaction, stream_id, action, None, None)
 
     async def decide(
