@@ -16,11 +16,13 @@ from typing import Any
 from aiohttp import hdrs, web
 from pydantic import SecretStr, ValidationError
 
+from bot.answer_cache import DEFAULT_SIZE as DEFAULT_ANSWER_CACHE_SIZE
+from bot.answer_cache import AnswerCache, answer_key
 from bot.answers import Answer
 from bot.backup import TAR_TYPE, send_backup
 from bot.commands.deals import resolve_deal_id
 from bot.commands.options import parse_party
-from bot.commands.registry import CommandContext, CommandRegistry, run_command
+from bot.commands.registry import CommandContext, CommandRegistry, parse_arguments
 from bot.errors import UserInputError
 from bot.services import Services
 from bot.settings import Settings
@@ -40,6 +42,7 @@ from store.snapshot import SnapshotSql
 log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+RawOptions = dict[str, str | list[str] | None]
 
 DEFAULT_MAX_BODY = 1024 * 1024
 # Queries run in threads of their own; a few at a time keep the sandbox from starving the bot.
@@ -89,11 +92,14 @@ class ApiDeps:
     # How often the snapshot catches up with new writes when nobody asks /sql, so that the
     # duckdb CLI or pandas reading the snapshot file see the log at most this late.
     snapshot_refresh_s: float = 10.0
+    # Answers kept while the log is unchanged (ANSWER_CACHE_SIZE; 0: every request reads).
+    answer_cache_size: int = DEFAULT_ANSWER_CACHE_SIZE
 
 
 DEPS = web.AppKey("deps", ApiDeps)
 SNAPSHOT = web.AppKey("snapshot", SnapshotSql)
 SQL_SLOTS = web.AppKey("sql_slots", asyncio.Semaphore)
+ANSWERS = web.AppKey("answers", AnswerCache)
 
 
 def api_deps(services: Services, events: AsyncEventStore, settings: Settings) -> ApiDeps:
@@ -104,6 +110,7 @@ def api_deps(services: Services, events: AsyncEventStore, settings: Settings) ->
         commands=services.commands,
         token=settings.computewatch_api_token,
         max_body=settings.computewatch_api_max_body,
+        answer_cache_size=settings.answer_cache_size,
     )
 
 
@@ -118,6 +125,7 @@ def make_api(deps: ApiDeps) -> web.Application:
         max_rows=deps.sql_max_rows,
     )
     app[SQL_SLOTS] = asyncio.Semaphore(SQL_CONCURRENCY)
+    app[ANSWERS] = AnswerCache(deps.answer_cache_size)
     app.cleanup_ctx.append(snapshot_ctx)
     add_routes(app)
     return app
@@ -333,60 +341,59 @@ async def health(request: web.Request) -> web.Response:
 async def get_position(request: web.Request) -> web.Response:
     deps = request.app[DEPS]
     params = query_params(request, ("as_of", "known_at"))
-    answer = await deps.events.read(_position, deps, request.match_info["lab"], params)
+    slug = resolve_lab(deps.context, request.match_info["lab"], option="lab")
+    answer = await command_answer(request, "position", {"lab": slug, **params})
     return json_response(answer.data)
-
-
-def _position(deps: ApiDeps, lab: str, params: dict[str, str]) -> Answer:
-    slug = resolve_lab(deps.context, lab, option="lab")
-    raw: dict[str, str | list[str] | None] = {"lab": slug, **params}
-    return run_command(deps.context, deps.commands, "position", raw)
 
 
 async def get_compare(request: web.Request) -> web.Response:
     deps = request.app[DEPS]
     params = query_params(request, ("labs", "as_of", "known_at"))
-    answer = await deps.events.read(_compare, deps, params)
-    return json_response(answer.data)
-
-
-def _compare(deps: ApiDeps, params: dict[str, str]) -> Answer:
     names = [name for name in params.pop("labs", "").split(",") if name.strip()]
     labs = [resolve_lab(deps.context, name, option="labs") for name in names]
-    raw: dict[str, str | list[str] | None] = {"labs": labs, **params}
-    return run_command(deps.context, deps.commands, "compare", raw)
+    answer = await command_answer(request, "compare", {"labs": labs, **params})
+    return json_response(answer.data)
 
 
 async def get_deals(request: web.Request) -> web.Response:
     deps = request.app[DEPS]
     params = query_params(request, ("lab", "status", "kind", "since", "page"))
-    answer = await deps.events.read(_deals, deps, params)
-    return json_response(answer.data)
-
-
-def _deals(deps: ApiDeps, params: dict[str, str]) -> Answer:
-    raw: dict[str, str | list[str] | None] = dict(params)
+    raw: RawOptions = dict(params)
     if params.get("lab", "").strip():
         raw["lab"] = resolve_lab(deps.context, params["lab"], option="lab")
-    return run_command(deps.context, deps.commands, "deals", raw)
+    answer = await command_answer(request, "deals", raw)
+    return json_response(answer.data)
 
 
 async def get_deal(request: web.Request) -> web.Response:
     deps = request.app[DEPS]
     query_params(request, ())
-    answer = await deps.events.read(_deal, deps, request.match_info["id"])
+    deal_id = await deps.events.read(_deal_id, deps, request.match_info["id"])
+    answer = await command_answer(request, "deal", {"id": deal_id})
     return json_response(answer.data)
 
 
-def _deal(deps: ApiDeps, text: str) -> Answer:
+def _deal_id(deps: ApiDeps, text: str) -> str:
+    """The deal a path names (its id, or a unique part of it); a read of the store."""
     try:
-        deal_id = resolve_deal_id(deps.context, text)
+        return resolve_deal_id(deps.context, text)
     except UserInputError as exc:
         wanted = text.strip().lower().removeprefix("deal:")
         if not deps.context.queries.deal_ids_containing(wanted, limit=1)[1]:
             raise NotFoundError(str(exc)) from exc
         raise  # a part of several deal ids: ambiguous, not missing
-    return run_command(deps.context, deps.commands, "deal", {"id": deal_id})
+
+
+async def command_answer(request: web.Request, name: str, raw: RawOptions) -> Answer:
+    """A read-only command's answer: kept while the log is unchanged, and shared by identical
+    requests that arrive while it is read (bot/answer_cache.py, as in Discord); otherwise read
+    in a worker thread. The options are parsed here first: a bad one is answered at once."""
+    deps = request.app[DEPS]
+    command = deps.commands.get(name)
+    values = parse_arguments(deps.context, command, raw)
+    key = answer_key(name, values, deps.events.store.head)
+    read = partial(deps.events.read, command.handler, deps.context, **values)
+    return await request.app[ANSWERS].get_or_read(key, read)
 
 
 async def post_sql(request: web.Request) -> web.Response:

@@ -23,7 +23,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import SecretStr
 
-from bot.api import ApiDeps, make_api, openapi_document, serve_api
+from bot.answer_cache import AnswerCache
+from bot.api import ANSWERS, ApiDeps, make_api, openapi_document, serve_api
 from bot.commands.registry import run_command_line
 from bot.errors import UserInputError
 from bot.render import render_json
@@ -48,6 +49,7 @@ class Api:
     services: Services
     writer: AsyncEventStore
     db: Path
+    answers: AnswerCache  # the API's kept answers
 
     def cli_json(self, line: str) -> Any:
         """What `computewatch ask LINE --json` prints, parsed."""
@@ -81,7 +83,7 @@ async def running_api(
     host, port = runner.addresses[0][:2]
     try:
         async with aiohttp.ClientSession(f"http://{host}:{port}") as session:
-            yield Api(session, services, writer, db)
+            yield Api(session, services, writer, db, runner.app[ANSWERS])
     finally:
         await runner.cleanup()
         await writer.aclose()
@@ -130,6 +132,35 @@ async def test_position_is_the_same_json_as_the_cli(api: Api) -> None:
     assert status == 200
     assert body == expected
     assert body["lab"] == "anthropic" and body["capacity_mw"]["contracted"] > 0
+
+
+async def test_a_repeated_question_is_answered_without_reading_until_the_log_moves(
+    api: Api,
+) -> None:
+    first = await (await api.http.get("/positions/openai")).json()
+    again = await (await api.http.get("/positions/OpenAI")).json()  # the same question
+    reads = api.answers.stats.reads
+
+    written = await api.http.post("/events", json=new_deal_events(), headers=AUTH)  # OpenAI's
+    after = await (await api.http.get("/positions/openai")).json()
+
+    assert again == first
+    assert (reads, api.answers.stats.hits) == (1, 1)
+    assert written.status == 201
+    assert api.answers.stats.reads == 2  # the log moved: read anew
+    assert after["deals"] == first["deals"] + 1  # and the new deal is in it
+    assert after == api.cli_json("/position openai")
+
+
+async def test_identical_requests_at_once_share_one_read(api: Api) -> None:
+    answers = await asyncio.gather(
+        *(api.http.get("/compare", params={"labs": "openai,anthropic"}) for _ in range(20))
+    )
+
+    bodies = [await a.json() for a in answers]
+    assert all(a.status == 200 for a in answers)
+    assert all(b == bodies[0] for b in bodies)
+    assert api.answers.stats.reads == 1
 
 
 async def test_position_accepts_a_lab_alias_in_the_path(api: Api) -> None:
