@@ -247,8 +247,13 @@ def _hold_checkpoints(cur: duckdb.DuckDBPyConnection) -> dict[str, str]:
 
 
 def _release_checkpoints(cur: duckdb.DuckDBPyConnection, held: dict[str, str]) -> None:
-    for name in held:
+    """Put the settings back as _hold_checkpoints found them (RESET when that is the value:
+    a size set again from its rounded text would drift)."""
+    for name, value in held.items():
         cur.execute(f"RESET {name}")
+        now = cur.execute("SELECT current_setting($name)", {"name": name}).fetchall()[0][0]
+        if str(now) != value:
+            cur.execute(f"SET {name} = '{value}'")
 
 
 def _source_descriptor(store: EventStore) -> int:

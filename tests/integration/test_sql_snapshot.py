@@ -29,6 +29,17 @@ def snapshot_state(snapshot: SnapshotSql) -> tuple[int, tuple[object, ...]]:
     return answer.snapshot_seq, answer.result.rows[0]
 
 
+def checkpoint_settings(store: EventStore) -> list[tuple[object, ...]]:
+    return (
+        store.cursor()
+        .execute(
+            "SELECT name, value FROM duckdb_settings() WHERE name IN "
+            "('checkpoint_threshold', 'auto_checkpoint_skip_wal_threshold') ORDER BY name"
+        )
+        .fetchall()
+    )
+
+
 def test_snapshots_made_while_appends_go_on_hold_the_log_at_their_head(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -44,6 +55,7 @@ def test_snapshots_made_while_appends_go_on_hold_the_log_at_their_head(
             during_copies.append(store.head - before)
 
         monkeypatch.setattr(snapshot_module, "_copy_open_file", slow_copy)
+        settings_before = checkpoint_settings(store)
         store.append([make_deal_reported(f"acme-{n}") for n in range(200)])
         appended = threading.Event()
         stop = threading.Event()
@@ -78,6 +90,7 @@ def test_snapshots_made_while_appends_go_on_hold_the_log_at_their_head(
                 assert (events, last, folded) == (head, head, head)  # whole, and caught up
                 assert deals == streams == 200
         assert store.count() == store.head == written[0]  # nothing lost meanwhile
+        assert checkpoint_settings(store) == settings_before  # automatic checkpoints are back
         assert sum(during_copies) > 0  # appends were written while the file was copied
 
 
