@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import hdrs, web
+from aiohttp.http_exceptions import BadHttpMessage
 from pydantic import SecretStr, ValidationError
 
 from bot.answer_cache import DEFAULT_SIZE as DEFAULT_ANSWER_CACHE_SIZE
@@ -144,8 +145,31 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/openapi.json", get_openapi)
 
 
+class MalformedRequestLog(logging.Filter):
+    """aiohttp logs a request its parser refuses (a request line over 8 KiB, a bad header) as
+    an ERROR with a traceback, before any handler runs; the client is answered 400 all the same.
+    It is the client's mistake: one WARNING line, so that junk traffic cannot flood the log with
+    tracebacks or pass for a fault of ours."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, BadHttpMessage):
+            record.msg = f"{record.getMessage()}: refused a malformed request ({exc.message})"
+            record.args = None
+            record.exc_info = record.exc_text = None
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
+def _quiet_malformed_requests() -> None:
+    server_log = logging.getLogger("aiohttp.server")
+    if not any(isinstance(f, MalformedRequestLog) for f in server_log.filters):
+        server_log.addFilter(MalformedRequestLog())
+
+
 async def serve_api(deps: ApiDeps, host: str, port: int) -> web.AppRunner:
     """Start the API on host:port (0 picks a free port); `await runner.cleanup()` stops it."""
+    _quiet_malformed_requests()
     runner = web.AppRunner(make_api(deps), access_log=None)
     await runner.setup()
     try:

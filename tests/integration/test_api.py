@@ -639,3 +639,23 @@ async def test_the_snapshot_file_catches_up_with_writes_without_any_sql_request(
                 con.close()
 
     assert seen == before + 2
+
+
+async def test_a_request_line_too_long_for_the_parser_is_one_warning_not_a_traceback(
+    api: Api, caplog: pytest.LogCaptureFixture
+) -> None:
+    url = api.http._base_url  # noqa: SLF001 - the test's own session
+    assert url is not None
+    reader, writer = await asyncio.open_connection(url.host, url.port)
+    with caplog.at_level(logging.INFO, logger="aiohttp.server"):
+        writer.write(b"GET /positions/" + b"a" * 10_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+        await writer.drain()
+        status_line = await reader.readline()
+        writer.close()
+
+    assert status_line.split()[1] == b"400"
+    logged = [r for r in caplog.records if r.name == "aiohttp.server"]
+    assert [r.levelname for r in logged] == ["WARNING"]
+    assert "malformed request" in logged[0].getMessage()
+    assert logged[0].exc_info is None  # no traceback
+    assert (await api.http.get("/health")).status == 200  # and the API goes on
