@@ -57,6 +57,7 @@ from store.rows import (
     rows_to_arrow,
     values_insert,
 )
+from store.settings import DuckDBSettings
 from store.stream_heads import StreamHeads
 
 log = logging.getLogger(__name__)
@@ -588,7 +589,7 @@ class EventStore:
             if rebuild:
                 for name in EVENT_INDEXES:
                     cur.execute(f"DROP INDEX IF EXISTS {name}")
-            settings = _Settings(self._con.cursor())
+            settings = DuckDBSettings(self._con.cursor())
             try:
                 try:
                     return self._import(
@@ -608,7 +609,7 @@ class EventStore:
         cur: duckdb.DuckDBPyConnection,
         chunks: Iterable[pa.Table | pa.RecordBatch],
         now: object,
-        settings: _Settings,
+        settings: DuckDBSettings,
         *,
         careful: bool,
         build_indexes: bool,
@@ -997,38 +998,6 @@ class EventStore:
 class _KeyTaken(Exception):
     """An optimistic write met a stored or repeated idempotency key (or may have): redo it with
     the keys looked up."""
-
-
-class _Settings:
-    """DuckDB settings changed for a while, and put back. They are global (the whole database,
-    every cursor), so they go through a cursor of their own, outside the import's transaction:
-    they can be put back after it failed."""
-
-    def __init__(self, cur: duckdb.DuckDBPyConnection) -> None:
-        self._cur = cur
-        self._saved: dict[str, str] = {}
-
-    def set(self, name: str, value: str) -> None:
-        if name not in self._saved:
-            self._saved[name] = self._current(name)
-        self._cur.execute(f"SET {name} = '{value}'")
-
-    def restore(self, *names: str) -> None:
-        """Put back the named settings (all when none is named)."""
-        for name in names or tuple(self._saved):
-            if name in self._saved:
-                saved = self._saved.pop(name)
-                # RESET when it gives the value back: a limit set again from its rounded text
-                # would shrink by 0.1 GiB at every import.
-                self._cur.execute(f"RESET {name}")
-                if self._current(name) != saved:
-                    self._cur.execute(f"SET {name} = '{saved}'")
-
-    def _current(self, name: str) -> str:
-        # fetchall, not fetchone: a result left unread keeps its transaction open, and a
-        # transaction older than the import's commit stops DuckDB from checkpointing after it
-        rows = self._cur.execute("SELECT current_setting($name)", {"name": name}).fetchall()
-        return str(rows[0][0])
 
 
 def _build_indexes(cur: duckdb.DuckDBPyConnection) -> None:

@@ -31,6 +31,7 @@ import duckdb
 from store.errors import StoreError
 from store.log import EventStore
 from store.sandbox import QueryResult, SqlSandbox
+from store.settings import DuckDBSettings
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +43,8 @@ _COPY_CHUNK = 8 << 20
 # DuckDB's file starts with its main header and two database headers (4 KiB each); a
 # checkpoint writes one of the database headers. Unchanged after a copy: no checkpoint happened.
 _HEADERS_BYTES = 3 * 4096
-# While a snapshot is copied: no automatic checkpoint at any WAL size.
+# While a snapshot is copied: no automatic checkpoint at any WAL size (DuckDB checkpoints at a
+# commit that makes the WAL large, or instead of logging a large commit).
 _NO_AUTOMATIC_CHECKPOINT = {
     "checkpoint_threshold": "1000TB",
     "auto_checkpoint_skip_wal_threshold": str(2**62),
@@ -188,15 +190,16 @@ class SnapshotSql:
         then made again with appends waiting."""
         fd = _source_descriptor(self.store)
         with self.store._write_lock:  # noqa: SLF001 - store-internal: the writer's own lock
-            cur = self.store.cursor()  # (the read models catch up first)
-            cur.execute(CHECKPOINT)
+            self.store.cursor().execute(CHECKPOINT)  # (the read models catch up first)
             expected = self.store.head
             headers = os.pread(fd, _HEADERS_BYTES, 0)
-            held = _hold_checkpoints(cur)
+            held = DuckDBSettings(self.store.cursor())
+            for name, value in _NO_AUTOMATIC_CHECKPOINT.items():
+                held.set(name, value)
         try:
             _copy_open_file(fd, tmp)
         finally:
-            _release_checkpoints(cur, held)
+            held.restore()
         if os.pread(fd, _HEADERS_BYTES, 0) == headers:
             return expected
         log.info("the database checkpointed while the SQL snapshot was copied; copying again")
@@ -232,28 +235,6 @@ class SnapshotSql:
         for leftover in self.path.parent.glob(f"{self.path.name}{_TMP_MARK}*"):
             with contextlib.suppress(OSError):
                 leftover.unlink()
-
-
-def _hold_checkpoints(cur: duckdb.DuckDBPyConnection) -> dict[str, str]:
-    """Stop DuckDB's automatic checkpoints (it checkpoints at a commit that makes the WAL large,
-    or instead of logging a large commit); the settings as they were."""
-    held = {}
-    for name, value in _NO_AUTOMATIC_CHECKPOINT.items():
-        held[name] = str(
-            cur.execute("SELECT current_setting($name)", {"name": name}).fetchall()[0][0]
-        )
-        cur.execute(f"SET {name} = '{value}'")
-    return held
-
-
-def _release_checkpoints(cur: duckdb.DuckDBPyConnection, held: dict[str, str]) -> None:
-    """Put the settings back as _hold_checkpoints found them (RESET when that is the value:
-    a size set again from its rounded text would drift)."""
-    for name, value in held.items():
-        cur.execute(f"RESET {name}")
-        now = cur.execute("SELECT current_setting($name)", {"name": name}).fetchall()[0][0]
-        if str(now) != value:
-            cur.execute(f"SET {name} = '{value}'")
 
 
 def _source_descriptor(store: EventStore) -> int:
