@@ -6,8 +6,11 @@ Import the fixtures into a test module (`from tests.e2e.discord_kit import bot, 
 
 from __future__ import annotations
 
+import asyncio
 import shutil
+import threading
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -15,6 +18,7 @@ import pytest
 from bot import Settings, create_bot
 from bot.discord_app.client import ComputewatchBot
 from bot.services import Services, open_services
+from store.log import EventStore
 from tests.fakediscord import (
     DEFAULT_GUILD_ID,
     MANAGE_GUILD,
@@ -104,12 +108,11 @@ async def bot(server: FakeDiscord, services: Services) -> AsyncIterator[Computew
         yield client
 
 
-async def record_through_the_form(
+async def fill_record_form(
     server: FakeDiscord, counterparties: str
 ) -> tuple[InteractionRecord, SentMessage]:
     """An analyst's /record of an Anthropic cloud contract (1.5 GW, $20 billion, 2025-06-01,
-    with these counterparties), filled in and confirmed: the form's submission and the preview
-    it showed."""
+    with these counterparties), filled in: the form's submission and the preview it shows."""
     command = await server.invoke_command(
         "record",
         {"lab": "anthropic", "kind": "cloud_contract", "status": "signed"},
@@ -127,12 +130,39 @@ async def record_through_the_form(
         },
         roles=[ANALYST_ROLE_ID],
     )
-    preview = await submit.wait_reply()
+    return submit, await submit.wait_reply()
+
+
+async def record_through_the_form(
+    server: FakeDiscord, counterparties: str
+) -> tuple[InteractionRecord, SentMessage]:
+    """fill_record_form, then Confirm: the form's submission and the preview it showed."""
+    submit, preview = await fill_record_form(server, counterparties)
     confirm = await server.click(
         submit, custom_id(preview, "cw:confirm:yes"), roles=[ANALYST_ROLE_ID]
     )
     await confirm.wait_response()
     return submit, preview
+
+
+@asynccontextmanager
+async def writer_held(store: EventStore) -> AsyncIterator[None]:
+    """The store's writer busy for the duration, as a checkpoint or a long import keeps it."""
+    busy, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with store._write_lock:  # noqa: SLF001 - the test stands in for the store's own work
+            busy.set()
+            release.wait(30)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    busy.wait(5)
+    try:
+        yield
+    finally:
+        release.set()
+        await asyncio.to_thread(holder.join)
 
 
 def custom_id(message: SentMessage, prefix: str) -> str:

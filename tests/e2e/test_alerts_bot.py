@@ -4,7 +4,6 @@ Discord, with a controlled clock."""
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,6 +22,7 @@ from store.alert_queries import alert_events
 from store.clock import ManualClock
 from store.log import EventStore
 from tests.e2e.conftest import CHANNEL_ID, DIGEST_CHANNEL_ID, MANAGER_ROLE_ID
+from tests.e2e.discord_kit import writer_held
 from tests.factories import make_deal_reported
 from tests.fakediscord import DEFAULT_USER_ID, EPHEMERAL, CallbackType, FakeDiscord, running
 
@@ -202,17 +202,8 @@ async def test_an_alert_added_while_the_writer_is_busy_is_acknowledged_in_time(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(timing, "DEFER_AFTER_S", 0.05)
-    writer_busy, release = threading.Event(), threading.Event()
 
-    def hold_the_writer() -> None:  # as a checkpoint or a long import holds it
-        with services.store._write_lock:
-            writer_busy.set()
-            release.wait(10)
-
-    holder = threading.Thread(target=hold_the_writer)
-    holder.start()
-    writer_busy.wait(5)
-    try:
+    async with writer_held(services.store):
         record = await fake_discord.invoke_command(
             "alert",
             {"lab": "openai", "metric": "committed_gw", "threshold": ">= 5"},
@@ -222,9 +213,6 @@ async def test_an_alert_added_while_the_writer_is_busy_is_acknowledged_in_time(
         )
         assert (await record.wait_response()).type == CallbackType.DEFERRED_CHANNEL_MESSAGE
         assert alert_writes(services) == []  # acknowledged while the write still waited
-    finally:
-        release.set()
-        await asyncio.to_thread(holder.join)
 
     reply = await record.wait_reply()
     assert alert_writes(services) == ["AlertRuleAdded"]

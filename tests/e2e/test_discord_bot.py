@@ -29,12 +29,14 @@ from tests.e2e.discord_kit import (  # noqa: F401 - fixtures
     SOURCE,
     bot,
     custom_id,
+    fill_record_form,
     make_bot,
     record_through_the_form,
     seeded_db,
     server,
     services,
     settings_for,
+    writer_held,
 )
 from tests.fakediscord import (
     DEFAULT_USER_ID,
@@ -223,39 +225,15 @@ async def test_a_slow_write_after_confirm_is_acknowledged_in_time_then_shown(
     server: FakeDiscord, services: Services, bot: ComputewatchBot, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     before = services.store.head
-    command = await open_record_form(server, roles=[ANALYST_ROLE_ID])
-    await command.wait_response()
-    submit = await server.submit_modal(
-        command,
-        {
-            "Counterparties": "google:provider",
-            "Capacity (MW)": "1 GW",
-            "Date (YYYY-MM-DD)": "2025-06-01",
-            "Source URL": SOURCE,
-        },
-        roles=[ANALYST_ROLE_ID],
-    )
-    preview = await submit.wait_reply()
+    submit, preview = await fill_record_form(server, "google:provider")
     monkeypatch.setattr(timing, "DEFER_AFTER_S", 0.05)
-    writer_busy, release = threading.Event(), threading.Event()
 
-    def hold_the_writer() -> None:  # as a checkpoint or a long import holds it
-        with services.store._write_lock:
-            writer_busy.set()
-            release.wait(10)
-
-    holder = threading.Thread(target=hold_the_writer)
-    holder.start()
-    writer_busy.wait(5)
-    try:
+    async with writer_held(services.store):
         confirm = await server.click(
             submit, custom_id(preview, "cw:confirm:yes"), roles=[ANALYST_ROLE_ID]
         )
         assert (await confirm.wait_response()).type == CallbackType.DEFERRED_UPDATE_MESSAGE
         assert services.store.head == before  # acknowledged while the write still waited
-    finally:
-        release.set()
-        await asyncio.to_thread(holder.join)
 
     await server.wait_until(lambda: "Written as" in (submit.replies[0].content or ""))
     assert services.store.head == before + 1
